@@ -1,0 +1,84 @@
+"""Sync twins of the async API, safe in WSGI views, Celery tasks, signal receivers and commands.
+
+``async_to_sync`` would start a new event loop per call when there is none, and channels-redis keeps its
+connections per loop: connections pile up and "Event loop is closed" follows. Instead every sync call runs
+on one long-lived loop: the hub's, in a server process, or else a daemon thread's, started once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+from .exceptions import AsyncContextError
+from .hub import hub_loops
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_thread_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _thread, _thread_loop
+    with _lock:
+        if _thread_loop is None or _thread_loop.is_closed():
+            _thread_loop = asyncio.new_event_loop()
+            _thread = threading.Thread(target=_thread_loop.run_forever, name="pushapp-sync", daemon=True)
+            _thread.start()
+        return _thread_loop
+
+
+def _target_loop() -> asyncio.AbstractEventLoop:
+    loops = hub_loops()
+    return loops[-1] if loops else _background_loop()
+
+
+async def _cancel_tasks() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@atexit.register
+def _shutdown() -> None:
+    """Stop the bridge loop at exit; closing it lets channels-redis close its connections cleanly."""
+    loop, thread = _thread_loop, _thread
+    if loop is None or thread is None or loop.is_closed():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(timeout=5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not loop.is_running():
+            loop.close()
+
+
+def sync_twin(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """Make the sync function of an ``a``-prefixed coroutine function."""
+    sync_name = afunc.__name__[1:]
+
+    @functools.wraps(afunc)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise AsyncContextError(
+                f"{sync_name}() was called from a running event loop, where it would block every "
+                f"connection; use `await {afunc.__name__}(...)` instead"
+            )
+        return asyncio.run_coroutine_threadsafe(afunc(*args, **kwargs), _target_loop()).result()
+
+    wrapper.__name__ = wrapper.__qualname__ = sync_name
+    wrapper.__doc__ = f"Sync twin of :func:`{afunc.__name__}`. {afunc.__doc__ or ''}".strip()
+    return wrapper

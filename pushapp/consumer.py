@@ -1,0 +1,149 @@
+"""The push WebSocket: authenticate, hand the connection to the hub, then read the client's frames.
+
+A plain ASGI application rather than a Channels consumer: Channels' dispatch hops to a thread before
+every handler (``aclose_old_connections``), the top cost when fanning out. Deliveries to this connection
+never pass through here; the hub writes to ``send`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from .auth import get_authenticator
+from .conf import push_settings
+from .exceptions import AuthenticationFailed
+from .hub import Connection, Hub, get_hub
+from .protocol import PONG, CloseCode, close_event, error_event
+from .servers.daphne import limit_message_size
+from .signals import client_connected, client_disconnected, dispatch, message_received
+from .tokens import Identity
+
+Receive = Any
+Send = Any
+
+SUBPROTOCOL = "pushapp"
+TOKEN_SUBPROTOCOL_PREFIX = "pushapp.token."
+
+
+class _Closed(Exception):
+    """The connection is over (the client left, or we closed it); nothing more to do."""
+
+
+def handshake_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A token offered during the handshake, and the subprotocol to accept."""
+    offered = scope.get("subprotocols") or []
+    for value in offered:
+        if value.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            # ":" is not allowed in a subprotocol name; the client sends "~" instead.
+            return value[len(TOKEN_SUBPROTOCOL_PREFIX) :].replace("~", ":"), SUBPROTOCOL
+    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    if push_settings.ALLOW_QUERY_TOKEN:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if query.get("token"):
+            return query["token"][0], subprotocol
+    return None, subprotocol
+
+
+def _too_big(text: str, limit: int) -> bool:
+    return len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8")) > limit)
+
+
+class PushConsumer:
+    """ASGI application for one push WebSocket connection."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        token, subprotocol = handshake_credentials(scope)
+        await send({"type": "websocket.accept", "subprotocol": subprotocol})
+        limit_message_size(send, push_settings.MAX_FRAME_SIZE)
+        try:
+            identity = await self._authenticate(scope, receive, send, token)
+        except _Closed:
+            return
+        hub = await get_hub()
+        conn = await hub.connect(send, identity)
+        try:
+            await dispatch(
+                client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
+            )
+            await self._serve(hub, conn, receive)
+        finally:
+            uid = conn.uid
+            await hub.disconnect(conn)  # already done if the server closed it
+            await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
+
+    async def _authenticate(
+        self, scope: dict[str, Any], receive: Receive, send: Send, token: str | None
+    ) -> Identity:
+        if token is None:
+            token = await self._auth_frame(receive, send)
+        try:
+            if token is None and push_settings.ALLOW_ANONYMOUS:
+                return Identity()
+            return await get_authenticator().aauthenticate(scope, token)
+        except AuthenticationFailed as err:
+            await send(close_event(err.close_code))
+            raise _Closed from err
+
+    async def _auth_frame(self, receive: Receive, send: Send) -> str | None:
+        """Wait for ``{"type": "auth", "token": …}``, the first frame, within AUTH_TIMEOUT."""
+        try:
+            event = await asyncio.wait_for(receive(), push_settings.AUTH_TIMEOUT)
+        except TimeoutError:
+            await send(close_event(CloseCode.AUTH_TIMEOUT))
+            raise _Closed from None
+        if event["type"] != "websocket.receive":
+            raise _Closed
+        text = event.get("text")
+        if text is not None and _too_big(text, push_settings.MAX_FRAME_SIZE):
+            await send(close_event(CloseCode.MESSAGE_TOO_BIG))
+            raise _Closed
+        try:
+            frame = json.loads(text) if text is not None else None
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
+            await send(close_event(CloseCode.AUTH_FAILED))
+            raise _Closed
+        token = frame.get("token")
+        return token if isinstance(token, str) else None
+
+    async def _serve(self, hub: Hub, conn: Connection, receive: Receive) -> None:
+        max_size = push_settings.MAX_FRAME_SIZE
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return  # websocket.disconnect
+            conn.last_seen = time.monotonic()
+            if conn.client_id not in hub.clients:
+                continue  # closed by the server; the disconnect event follows
+            text = event.get("text")
+            if text is None:
+                await conn.send(error_event("binary_not_supported", "send JSON in text frames"))
+                continue
+            if _too_big(text, max_size):
+                await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
+                continue
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                frame = None
+            if not isinstance(frame, dict):
+                await conn.send(error_event("bad_json", "a frame must be a JSON object"))
+            elif frame.get("type") == "ping":
+                await conn.send(PONG)
+            elif frame.get("type") == "message":
+                await dispatch(
+                    message_received,
+                    PushConsumer,
+                    client_id=conn.client_id,
+                    uid=conn.uid,
+                    data=frame.get("data"),
+                )
+            else:
+                await conn.send(error_event("unknown_type", f"unknown frame type {frame.get('type')!r}"))

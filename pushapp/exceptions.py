@@ -1,0 +1,45 @@
+"""The exceptions pushapp raises, under one base class."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class PushappError(Exception):
+    """Base class of every pushapp exception."""
+
+
+class ChannelLayerMissing(PushappError, ImproperlyConfigured):
+    """No channel layer is configured under the alias pushapp uses."""
+
+
+class InvalidClientId(PushappError, ValueError):
+    """A value given as a client id is not one pushapp could have issued."""
+
+
+class InvalidUid(PushappError, ValueError):
+    """A uid is not a non-empty ``str`` or ``int`` of at most ``MAX_NAME_LENGTH`` characters."""
+
+
+class InvalidGroup(PushappError, ValueError):
+    """A group name is not a non-empty ``str`` of at most ``MAX_NAME_LENGTH`` characters."""
+
+
+class AuthenticationFailed(PushappError):
+    """Credentials were missing or rejected; the connection is closed with 4001."""
+
+    close_code = 4001
+
+
+class InvalidToken(AuthenticationFailed):
+    """A token is malformed or its signature does not match."""
+
+
+class TokenExpired(InvalidToken):
+    """A token's signature is good but it is older than ``TOKEN_MAX_AGE``; closed with 4002."""
+
+    close_code = 4002
+
+
+class AsyncContextError(PushappError, RuntimeError):
+    """A sync helper was called from a running event loop, where it would block every connection."""

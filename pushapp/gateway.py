@@ -1,0 +1,212 @@
+"""Push to connections from any Django code: GatewayClient's API with Django's names.
+
+Every function is a coroutine function prefixed ``a`` with a sync twin without the prefix
+(``asend_to_uid`` / ``send_to_uid``). Sends go over the channel layer to the hubs of the server processes;
+per-connection operations (join, bind, session, close) are routed to the one hub that owns the client id,
+which answers once the change is in effect, so a send that follows sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from channels.exceptions import ChannelFull
+
+from .bridge import sync_twin
+from .layer import get_layer
+from .names import (
+    ALL_GROUP,
+    group_layer_group,
+    hub_channel,
+    node_of,
+    normalize_uid,
+    one_or_many,
+    uid_layer_group,
+    validate_client_id,
+    validate_client_ids,
+    validate_group,
+)
+from .protocol import Payload, dumps, encode_payload
+from .rpc import get_caller
+
+logger = logging.getLogger(__name__)
+
+
+def _push(
+    kind: str, to: list[str] | None, payload: Payload, exclude: list[str] | None = None
+) -> dict[str, Any]:
+    """The layer message for one send. A send aimed at several layer groups carries an id, so a hub that
+    is in more than one of them (and so gets more than one copy) delivers it once."""
+    text, data = payload
+    message: dict[str, Any] = {"type": "pushapp.push", "k": kind}
+    if to is not None:
+        message["to"] = to
+    if text is not None:
+        message["t"] = text
+    else:
+        message["b"] = data
+    if exclude:
+        message["x"] = exclude
+    if to is not None and len(to) > 1 and kind in ("uid", "grp"):
+        message["m"] = secrets.token_hex(8)
+    return message
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+async def _send_to_hubs(client_ids: list[str], payload: Payload) -> None:
+    """Route by client id: its first half names the hub that holds it, so no lookup is needed."""
+    layer = get_layer()
+    by_node: dict[str, list[str]] = {}
+    for client_id in client_ids:
+        by_node.setdefault(node_of(client_id), []).append(client_id)
+    for node, ids in by_node.items():
+        try:
+            await layer.send(hub_channel(node), _push("cid", ids, payload))
+        except ChannelFull:
+            logger.warning(
+                "pushapp: dropped a message to %d client(s): hub %s is not reading", len(ids), node
+            )
+
+
+async def _send_to_layer_groups(
+    kind: str, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
+) -> None:
+    if not keys:
+        return
+    layer = get_layer()
+    message = _push(kind, keys, payload, exclude)
+    for name in _unique(names):
+        await layer.group_send(name, message)
+
+
+async def _control(op: str, client_id: object, arg: Any = None) -> Any:
+    """Run ``op`` on the hub that owns ``client_id`` and return its answer (None if nobody answers)."""
+    cid = validate_client_id(client_id)
+    layer = get_layer()
+    caller = await get_caller(layer)
+    return await caller.call(
+        hub_channel(node_of(cid)), {"type": "pushapp.ctl", "op": op, "cid": cid, "a": arg}
+    )
+
+
+def _session(value: object) -> dict[str, Any]:
+    """Sessions are stored as JSON values, so what comes back is what Redis would give, in every layer."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"a session must be a dict, got {type(value).__name__}")
+    result: dict[str, Any] = json.loads(dumps(dict(value)))
+    return result
+
+
+# -- sends ---------------------------------------------------------------------------------------------
+
+
+async def asend_to_all(
+    data: Any, client_ids: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+) -> None:
+    """Send ``data`` to every connection, or only to ``client_ids``, minus ``exclude``."""
+    payload = encode_payload(data)
+    skip = validate_client_ids(exclude) if exclude is not None else []
+    if client_ids is None:
+        await get_layer().group_send(ALL_GROUP, _push("all", None, payload, skip))
+        return
+    excluded = set(skip)
+    await _send_to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
+
+
+async def asend_to_client(client_id: str, data: Any) -> None:
+    """Send ``data`` to one connection; an offline client silently gets nothing."""
+    cid = validate_client_id(client_id)
+    await _send_to_hubs([cid], encode_payload(data))
+
+
+async def asend_to_uid(uid: str | int | Iterable[str | int], data: Any) -> None:
+    """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
+    uids = _unique(normalize_uid(u) for u in one_or_many(uid))
+    await _send_to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], encode_payload(data))
+
+
+async def asend_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> None:
+    """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy."""
+    groups = _unique(validate_group(g) for g in one_or_many(group))
+    skip = validate_client_ids(exclude) if exclude is not None else None
+    await _send_to_layer_groups(
+        "grp", groups, [group_layer_group(g) for g in groups], encode_payload(data), skip
+    )
+
+
+# -- per-connection operations -----------------------------------------------------------------------
+
+
+async def aclose_client(client_id: str, message: Any = None) -> bool:
+    """Send ``message`` (if given) and close the connection with code 1000. False if it was not online."""
+    arg = None if message is None else list(encode_payload(message))
+    return bool(await _control("close", client_id, arg))
+
+
+async def adestroy_client(client_id: str) -> bool:
+    """Close the connection at once with code 4004. False if it was not online."""
+    return bool(await _control("destroy", client_id))
+
+
+async def abind_uid(client_id: str, uid: str | int) -> bool:
+    """Bind the connection to ``uid``; a connection has one uid, so binding again moves it."""
+    return bool(await _control("bind", client_id, normalize_uid(uid)))
+
+
+async def aunbind_uid(client_id: str, uid: str | int | None = None) -> bool:
+    """Unbind the connection's uid (only if it is ``uid``, when given)."""
+    return bool(await _control("unbind", client_id, None if uid is None else normalize_uid(uid)))
+
+
+async def ajoin_group(client_id: str, group: str) -> bool:
+    """Add the connection to ``group``; a send to the group that follows this call reaches it."""
+    return bool(await _control("join", client_id, validate_group(group)))
+
+
+async def aleave_group(client_id: str, group: str) -> bool:
+    return bool(await _control("leave", client_id, validate_group(group)))
+
+
+async def aungroup(group: str) -> None:
+    """Empty ``group`` in every server process."""
+    name = validate_group(group)
+    await get_layer().group_send(group_layer_group(name), {"type": "pushapp.ungroup", "g": name})
+
+
+async def aset_session(client_id: str, session: Mapping[str, Any]) -> bool:
+    """Replace the connection's session dict. False if the client is not online."""
+    return bool(await _control("session_set", client_id, _session(session)))
+
+
+async def aupdate_session(client_id: str, session: Mapping[str, Any]) -> bool:
+    """Merge ``session`` into the connection's session dict. False if the client is not online."""
+    return bool(await _control("session_update", client_id, _session(session)))
+
+
+async def aget_session(client_id: str) -> dict[str, Any] | None:
+    """The connection's session dict, or None when it is not online."""
+    result: dict[str, Any] | None = await _control("session_get", client_id)
+    return result
+
+
+send_to_all = sync_twin(asend_to_all)
+send_to_client = sync_twin(asend_to_client)
+send_to_uid = sync_twin(asend_to_uid)
+send_to_group = sync_twin(asend_to_group)
+close_client = sync_twin(aclose_client)
+destroy_client = sync_twin(adestroy_client)
+bind_uid = sync_twin(abind_uid)
+unbind_uid = sync_twin(aunbind_uid)
+join_group = sync_twin(ajoin_group)
+leave_group = sync_twin(aleave_group)
+ungroup = sync_twin(aungroup)
+set_session = sync_twin(aset_session)
+update_session = sync_twin(aupdate_session)
+get_session = sync_twin(aget_session)

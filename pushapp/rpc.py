@@ -1,0 +1,74 @@
+"""Request and reply over the channel layer: how any process asks the hub that owns a client id."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+from .conf import push_settings
+from .names import reply_channel
+from .perloop import PerLoop, wait_until_receiving
+
+logger = logging.getLogger(__name__)
+
+
+class Caller:
+    """One reply channel per event loop, and the futures waiting on it."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel = reply_channel()
+        self._ids = itertools.count()
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._receive_loop(), name="pushapp-replies")
+        await wait_until_receiving(
+            self.layer, self.channel, self.ready, {"type": "pushapp.reply", "i": "ready"}
+        )
+
+    async def call(self, channel: str, message: dict[str, Any]) -> Any:
+        """Send ``message`` to a hub and return its answer; None if it does not answer in time."""
+        request_id = str(next(self._ids))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.layer.send(channel, {**message, "r": self.channel, "i": request_id})
+            return await asyncio.wait_for(future, push_settings.CONTROL_TIMEOUT)
+        except TimeoutError:
+            logger.warning(
+                "pushapp: no answer from %s to %r; treating the client as offline", channel, message
+            )
+            return None
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("pushapp: receiving replies failed")
+                await asyncio.sleep(1.0)
+                continue
+            request_id = message.get("i")
+            if request_id == "ready":
+                self.ready.set()
+                continue
+            future = self._pending.get(request_id)
+            if future is not None and not future.done():
+                future.set_result(message.get("v"))
+
+
+_callers: PerLoop[Caller] = PerLoop()
+
+
+async def get_caller(layer: Any) -> Caller:
+    """The running loop's caller for ``layer``, started on first use."""
+    return await _callers.get(lambda: Caller(layer), key=id(layer))

@@ -1,0 +1,1 @@
+"""Adapters for what the ASGI standard leaves to each server."""

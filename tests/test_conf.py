@@ -1,0 +1,21 @@
+"""Settings are read at access time, so override_settings takes effect at once."""
+
+from __future__ import annotations
+
+from django.test import override_settings
+
+from pushapp.conf import DEFAULTS, push_settings
+
+
+def test_defaults_and_overrides() -> None:
+    assert push_settings.PATH == DEFAULTS["PATH"]
+    with override_settings(PUSHAPP={"PATH": "/live/", "PING_INTERVAL": 5}):
+        assert push_settings.PATH == "live/"
+        assert push_settings.PING_INTERVAL == 5.0
+        assert push_settings.AUTH_TIMEOUT == DEFAULTS["AUTH_TIMEOUT"]
+    assert push_settings.PING_INTERVAL == DEFAULTS["PING_INTERVAL"]
+
+
+def test_every_default_has_a_property() -> None:
+    for name in DEFAULTS:
+        assert getattr(push_settings, name) is not None
