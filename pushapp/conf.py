@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between client pings (0: pings are not required).
     "PING_INTERVAL": 25.0,
     # Missed intervals before a silent connection is closed with 4000 (0: never).
-    "PING_NOT_RESPONSE_LIMIT": 2,
+    "PING_NOT_RESPONSE_LIMIT": 3,
     # Seconds to wait for a server process to answer a join, bind or session call.
     "CONTROL_TIMEOUT": 5.0,
     # Bytes that may wait unsent to one slow client before it is closed with 4005.

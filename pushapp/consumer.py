@@ -18,7 +18,7 @@ from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .hub import Connection, Hub, get_hub
 from .protocol import PONG, CloseCode, close_event, error_event
-from .servers.daphne import limit_message_size
+from .servers import daphne
 from .signals import client_connected, client_disconnected, dispatch, message_received
 from .tokens import Identity
 
@@ -60,13 +60,15 @@ class PushConsumer:
             return
         token, subprotocol = handshake_credentials(scope)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
-        limit_message_size(send, push_settings.MAX_FRAME_SIZE)
+        protocol = daphne.protocol_of(send)
+        if protocol is not None:
+            daphne.limit_message_size(protocol, push_settings.MAX_FRAME_SIZE)
         try:
             identity = await self._authenticate(scope, receive, send, token)
         except _Closed:
             return
         hub = await get_hub()
-        conn = await hub.connect(send, identity)
+        conn = await hub.connect(send, identity, protocol)
         try:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope

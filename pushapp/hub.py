@@ -26,7 +26,8 @@ from .names import (
     uid_layer_group,
 )
 from .perloop import PerLoop, wait_until_receiving
-from .protocol import CloseCode, close_event, send_event, welcome_event
+from .protocol import CloseCode, Payload, close_event, send_event, welcome_event
+from .servers import daphne
 from .tokens import Identity, client_proof
 
 logger = logging.getLogger(__name__)
@@ -41,11 +42,12 @@ DEDUPE_SECONDS = 60.0
 class Connection:
     """One authenticated WebSocket held by this process. Kept small: there may be tens of thousands."""
 
-    __slots__ = ("client_id", "groups", "last_seen", "send", "session", "uid")
+    __slots__ = ("client_id", "groups", "last_seen", "protocol", "send", "session", "uid")
 
-    def __init__(self, client_id: str, send: Send, uid: str | None) -> None:
+    def __init__(self, client_id: str, send: Send, uid: str | None, protocol: Any = None) -> None:
         self.client_id = client_id
         self.send = send
+        self.protocol = protocol  # daphne's WebSocketProtocol, for the direct write path; else None
         self.uid = uid
         self.groups: set[str] = set()
         self.session: dict[str, Any] = {}
@@ -81,15 +83,18 @@ class Hub:
         self._seen: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._control_tasks: set[asyncio.Task[None]] = set()
-        self.ready = asyncio.Event()  # set once the hub's channel delivers
+        self.ready = asyncio.Event()  # set once started: listening, and in the "all" group
+        self._listening = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"pushapp-hub-{self.node_id}"))
         self._tasks.append(asyncio.create_task(self._sweep_loop(), name=f"pushapp-sweep-{self.node_id}"))
+        # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
+        await wait_until_receiving(self.layer, self.channel, self._listening, {"type": "pushapp.ready"})
         await self._hold([ALL_GROUP])
-        await wait_until_receiving(self.layer, self.channel, self.ready, {"type": "pushapp.ready"})
+        self.ready.set()
 
     async def stop(self, code: int = CloseCode.SERVICE_RESTART) -> None:
         """Close every local connection and leave every layer group (graceful shutdown)."""
@@ -104,9 +109,9 @@ class Hub:
 
     # -- connections -----------------------------------------------------------------------------
 
-    async def connect(self, send: Send, identity: Identity) -> Connection:
+    async def connect(self, send: Send, identity: Identity, protocol: Any = None) -> Connection:
         """Register a new connection: join its uid and groups, then welcome it."""
-        conn = Connection(new_client_id(self.node_id), send, identity.uid)
+        conn = Connection(new_client_id(self.node_id), send, identity.uid, protocol)
         names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
         names += [group_layer_group(g) for g in identity.groups]
         await self._hold(names)
@@ -258,7 +263,7 @@ class Hub:
         elif kind == "pushapp.ungroup":
             await self.ungroup(message["g"])
         elif kind == "pushapp.ready":
-            self.ready.set()
+            self._listening.set()
 
     def _is_duplicate(self, message_id: str) -> bool:
         now = time.monotonic()
@@ -296,19 +301,45 @@ class Hub:
         if exclude:
             skip = set(exclude)
             targets = [c for c in targets if c.client_id not in skip]
-        await self.deliver(targets, send_event((message.get("t"), message.get("b"))))
+        await self.deliver(targets, (message.get("t"), message.get("b")))
 
-    async def deliver(self, targets: Iterable[Connection], event: dict[str, Any]) -> None:
-        """Write one already-encoded event to every target; a failing socket only costs itself."""
+    async def deliver(self, targets: Iterable[Connection], payload: Payload) -> None:
+        """Write one payload to every target; a failing or slow socket only costs itself.
+
+        On daphne the WebSocket frame is encoded once and written to each transport directly; a client
+        whose unsent bytes pass MAX_BUFFERED_BYTES is closed with 4005 and counted as dropped.
+        Elsewhere the ASGI event, built once, goes through each connection's ``send``.
+        """
+        frame: bytes | None = None
+        event: dict[str, Any] | None = None
+        limit = push_settings.MAX_BUFFERED_BYTES
         delivered = 0
+        slow: list[Connection] = []
         for conn in targets:
+            protocol = conn.protocol
             try:
-                await conn.send(event)
+                if protocol is not None:
+                    if not daphne.is_open(protocol):
+                        continue
+                    if frame is None:
+                        frame = daphne.encode_frame(*payload)
+                    transport = protocol.transport
+                    transport.write(frame)
+                    if daphne.buffered_bytes(transport) > limit:
+                        slow.append(conn)
+                else:
+                    if event is None:
+                        event = send_event(payload)
+                    await conn.send(event)
                 delivered += 1
             except Exception:
                 self.dropped += 1
                 logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
         self.delivered += delivered
+        for conn in slow:
+            self.dropped += 1
+            logger.warning("pushapp: closing %s: it does not read its messages", conn.client_id)
+            await self.close(conn, CloseCode.TOO_SLOW)
 
     async def _control_and_reply(self, message: dict[str, Any]) -> None:
         try:

@@ -8,12 +8,12 @@ from pushapp.conf import DEFAULTS, push_settings
 
 
 def test_defaults_and_overrides() -> None:
-    assert push_settings.PATH == DEFAULTS["PATH"]
+    assert DEFAULTS["PATH"] == push_settings.PATH
     with override_settings(PUSHAPP={"PATH": "/live/", "PING_INTERVAL": 5}):
         assert push_settings.PATH == "live/"
         assert push_settings.PING_INTERVAL == 5.0
-        assert push_settings.AUTH_TIMEOUT == DEFAULTS["AUTH_TIMEOUT"]
-    assert push_settings.PING_INTERVAL == DEFAULTS["PING_INTERVAL"]
+        assert DEFAULTS["AUTH_TIMEOUT"] == push_settings.AUTH_TIMEOUT
+    assert DEFAULTS["PING_INTERVAL"] == push_settings.PING_INTERVAL
 
 
 def test_every_default_has_a_property() -> None:

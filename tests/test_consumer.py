@@ -186,6 +186,8 @@ async def test_signals_fire_and_sync_receivers_may_use_the_orm() -> None:
 
 
 async def test_foreign_origin_is_refused() -> None:
-    communicator = WebsocketCommunicator(application(), "/ws/push/", headers=[(b"origin", b"http://evil.test")])
+    communicator = WebsocketCommunicator(
+        application(), "/ws/push/", headers=[(b"origin", b"http://evil.test")]
+    )
     connected, _ = await communicator.connect()
     assert not connected

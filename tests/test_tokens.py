@@ -9,7 +9,14 @@ import pytest
 from django.test import override_settings
 
 from pushapp.exceptions import InvalidToken, TokenExpired
-from pushapp.tokens import Identity, client_proof, issue_token, token_for_user, verify_client_proof, verify_token
+from pushapp.tokens import (
+    Identity,
+    client_proof,
+    issue_token,
+    token_for_user,
+    verify_client_proof,
+    verify_token,
+)
 
 
 def test_round_trip_carries_uid_and_groups() -> None:
@@ -34,9 +41,8 @@ def test_tampered_and_other_salt() -> None:
 def test_expiry_follows_token_max_age() -> None:
     with mock.patch("django.core.signing.time.time", return_value=time.time() - 100):
         token = issue_token("1")
-    with pytest.raises(TokenExpired):
-        with override_settings(PUSHAPP={"TOKEN_MAX_AGE": 50}):
-            verify_token(token)
+    with pytest.raises(TokenExpired), override_settings(PUSHAPP={"TOKEN_MAX_AGE": 50}):
+        verify_token(token)
     with override_settings(PUSHAPP={"TOKEN_MAX_AGE": 500}):
         assert verify_token(token).uid == "1"
 

@@ -1,13 +1,18 @@
 """Daphne specifics, contained here: reaching the Twisted protocol behind an ASGI ``send``.
 
-Daphne hands each application ``functools.partial(server.handle_reply, protocol)``. Through it we let
-autobahn enforce the frame size limit itself (it closes with 1009 before buffering a huge frame, and the
-ASGI ``websocket.close`` event cannot carry 1009 on daphne: autobahn only sends 1000 or 3000-4999).
+Daphne hands each application ``functools.partial(server.handle_reply, protocol)``. Through it:
+
+- autobahn enforces the frame size limit itself: it closes with 1009 before buffering a huge frame (the
+  ASGI ``websocket.close`` event cannot carry 1009 on daphne: autobahn only sends 1000 or 3000-4999);
+- the hub writes a broadcast frame, encoded once, straight to each socket's transport, instead of letting
+  autobahn frame the same payload again for every recipient (GatewayWorker's ``protocolAccelerate``).
+  The transport's buffer then shows which clients do not keep up.
 """
 
 from __future__ import annotations
 
 import functools
+import struct
 from typing import Any
 
 
@@ -21,11 +26,32 @@ def protocol_of(send: Any) -> Any | None:
     return protocol
 
 
-def limit_message_size(send: Any, max_bytes: int) -> bool:
-    """Make daphne close with 1009 on a message over ``max_bytes``; False when not on daphne."""
-    protocol = protocol_of(send)
-    if protocol is None:
-        return False
+def limit_message_size(protocol: Any, max_bytes: int) -> None:
+    """Make autobahn close with 1009 on a message over ``max_bytes``."""
     protocol.maxMessagePayloadSize = max_bytes
     protocol.maxFramePayloadSize = max_bytes
-    return True
+    protocol.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
+
+
+def encode_frame(text: str | None, data: bytes | None) -> bytes:
+    """One unmasked, unfragmented server-to-client WebSocket frame (RFC 6455 section 5.2)."""
+    if text is not None:
+        opcode, body = 0x81, text.encode("utf-8")
+    else:
+        opcode, body = 0x82, data or b""
+    size = len(body)
+    if size < 126:
+        return struct.pack("!BB", opcode, size) + body
+    if size < 65536:
+        return struct.pack("!BBH", opcode, 126, size) + body
+    return struct.pack("!BBQ", opcode, 127, size) + body
+
+
+def is_open(protocol: Any) -> bool:
+    return bool(protocol.state == protocol.STATE_OPEN)
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes written to the socket's transport but not yet taken by the kernel (Twisted's buffers)."""
+    size: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    return size
