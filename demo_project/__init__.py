@@ -1,0 +1,1 @@
+"""A small runnable project showing pushapp: ``python manage.py migrate && python manage.py runserver``."""

@@ -1,0 +1,80 @@
+"""Endpoints other services call over HTTP, authenticated by the shared ``X-Demo-Key`` header.
+
+They are what GatewayWorker's articles describe: a business system (here: curl, or a bike lock's
+provider) posts over HTTP, and the user's web pages get the news over their WebSocket.
+"""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from pushapp import gateway
+from pushapp.exceptions import InvalidUid
+
+from .models import BikeOrder
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+def api_key() -> str:
+    return str(getattr(settings, "DEMO_API_KEY", "demo-key"))
+
+
+def _key_ok(request: HttpRequest) -> bool:
+    return constant_time_compare(request.headers.get("X-Demo-Key", ""), api_key())
+
+
+def _body(request: HttpRequest) -> dict[str, Any] | None:
+    """The posted fields, from a JSON object or a form; None when the JSON is not an object."""
+    if request.content_type != "application/json":
+        return request.POST.dict()
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@csrf_exempt  # called by services holding the key, not by browsers holding a session
+@require_POST
+def notify(request: HttpRequest) -> JsonResponse:
+    """``{"uid": "1", "message": "…"}``: push the message to every page of that user (or list of users)."""
+    if not _key_ok(request):
+        return _error(403, "bad_key", "Send the shared secret in the X-Demo-Key header.")
+    data = _body(request)
+    if data is None or "uid" not in data or not isinstance(data.get("message"), str) or not data["message"]:
+        return _error(400, "invalid", 'Post {"uid": …, "message": "…"} as JSON or as a form.')
+    try:
+        gateway.send_to_uid(data["uid"], {"type": "notify", "message": data["message"]})
+    except InvalidUid as err:
+        return _error(400, "bad_uid", str(err))
+    return JsonResponse({"sent": True})
+
+
+@csrf_exempt  # called by the lock's provider, not by browsers
+@require_POST
+def bike_callback(request: HttpRequest) -> JsonResponse:
+    """``{"order_id": 7, "status": "locked"}``: the bike is locked; tell the rider, wherever they are."""
+    if not _key_ok(request):
+        return _error(403, "bad_key", "Send the shared secret in the X-Demo-Key header.")
+    data = _body(request) or {}
+    if data.get("status") != BikeOrder.Status.LOCKED:
+        return _error(400, "bad_status", 'Only "locked" callbacks are handled.')
+    try:
+        order = BikeOrder.objects.get(pk=int(data.get("order_id", "")))
+    except (TypeError, ValueError, BikeOrder.DoesNotExist):
+        return _error(404, "no_order", "No such order.")
+    if order.status != BikeOrder.Status.LOCKED:  # providers retry callbacks: keep the first lock time
+        order.status = BikeOrder.Status.LOCKED
+        order.locked_at = timezone.now()
+        order.save(update_fields=["status", "locked_at"])
+    gateway.send_to_uid(order.owner_id, {"type": "bike.locked", "order_id": order.pk})
+    return JsonResponse({"order_id": order.pk, "status": order.status})

@@ -1,0 +1,32 @@
+"""Receivers: Django-side events pushed to pages, and pages' messages answered."""
+
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from pushapp import gateway
+from pushapp.signals import message_received
+
+from .models import Note
+
+
+@receiver(post_save, sender=Note, dispatch_uid="demo.push_saved_note")
+def push_saved_note(sender: type[Note], instance: Note, created: bool, **kwargs: Any) -> None:
+    """Tell the owner's pages once the save is committed: a rolled-back note must not be announced.
+
+    ``robust``: a failed push is logged, it does not turn the saved note into an error page.
+    """
+    data = {"type": "note.saved", "id": instance.pk, "text": instance.text, "created": created}
+    transaction.on_commit(partial(gateway.send_to_uid, instance.owner_id, data), robust=True)
+
+
+@receiver(message_received, dispatch_uid="demo.echo")
+def echo(sender: Any, client_id: str, uid: str | None, data: Any, **kwargs: Any) -> None:
+    """Answer what a page sent with ``pushapp.send()``: browser to Django and back, on one connection.
+
+    pushapp runs sync receivers in a worker thread, so the sync gateway call is allowed here.
+    """
+    gateway.send_to_client(client_id, {"type": "echo", "uid": uid, "data": data})

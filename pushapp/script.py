@@ -1,0 +1,105 @@
+"""The ``<script>`` tag that loads pushapp.js, configured through its data attributes.
+
+Everything the page's client needs is decided here, on the server: the WebSocket path, a token for the
+session user carrying the groups this page joins, and the URLs the client refreshes its token from and
+binds its connection with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core import signing
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from .conf import push_settings
+from .names import normalize_uid, validate_group
+from .tokens import token_for_user
+
+_GROUPS_SALT = "pushapp.token-groups"
+
+
+def parse_groups(groups: str | Iterable[str]) -> list[str]:
+    """Groups from a list, or from ``"a,b"``: a template can only pass a string."""
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    return [validate_group(g) for g in groups]
+
+
+def token_max_age() -> int | float:
+    """``TOKEN_MAX_AGE`` as the client sees it: ``3600``, not ``3600.0``."""
+    max_age = push_settings.TOKEN_MAX_AGE
+    return int(max_age) if max_age.is_integer() else max_age
+
+
+def _uid(user: Any) -> str | None:
+    return normalize_uid(user.pk) if user.is_authenticated else None
+
+
+def groups_grant(user: Any, groups: Iterable[str]) -> str:
+    """Sign the groups the server chose for ``user``, so a token refreshed later still carries them.
+
+    The client cannot pick groups: it can only hand back a grant made for its own user.
+    """
+    return signing.Signer(salt=_GROUPS_SALT).sign_object([_uid(user), list(groups)], compress=True)
+
+
+def granted_groups(user: Any, grant: str) -> list[str]:
+    """The groups of a grant made for ``user``; :class:`~django.core.signing.BadSignature` otherwise."""
+    uid, groups = signing.Signer(salt=_GROUPS_SALT).unsign_object(grant)
+    if uid != _uid(user):
+        raise signing.BadSignature("the groups were granted to another user")
+    return [validate_group(g) for g in groups]
+
+
+def _reverse_or_none(name: str) -> str | None:
+    """A pushapp URL, or None when the project did not include ``pushapp.urls``."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def pushapp_script_html(
+    request: HttpRequest, *, lazy: bool = False, groups: str | Iterable[str] = (), nonce: str | None = None
+) -> SafeString:
+    """The tag for ``request.user``; empty for an anonymous user unless ``ALLOW_ANONYMOUS``.
+
+    Rendering nothing rather than a token the server would refuse keeps anonymous visitors from opening
+    a socket that is closed with 4001 at once.
+    """
+    user: Any = request.user
+    if not user.is_authenticated and not push_settings.ALLOW_ANONYMOUS:
+        return mark_safe("")
+    group_list = parse_groups(groups)
+    attrs: list[tuple[str, Any]] = [
+        ("data-url", "/" + push_settings.PATH),
+        ("data-token", token_for_user(user, group_list)),
+        ("data-token-max-age", token_max_age()),
+    ]
+    token_url = _reverse_or_none("pushapp:token")
+    if token_url is not None:
+        if group_list:
+            token_url += "?" + urlencode({"groups": groups_grant(user, group_list)})
+        attrs.append(("data-token-url", token_url))
+    bind_url = _reverse_or_none("pushapp:bind")
+    if bind_url is not None:
+        get_token(request)  # bind() sends the csrftoken cookie back: make sure this response sets it
+        attrs.append(("data-bind-url", bind_url))
+    if lazy:
+        attrs.append(("data-lazy", "true"))
+    nonce = nonce or getattr(request, "csp_nonce", None)
+    if nonce:
+        attrs.append(("nonce", nonce))
+    return format_html(
+        '<script src="{}" defer{}></script>',
+        static("pushapp/pushapp.js"),
+        format_html_join("", ' {}="{}"', attrs),
+    )

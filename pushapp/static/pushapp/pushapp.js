@@ -1,0 +1,333 @@
+/*
+ * pushapp.js: the browser client of django-pushapp (docs/javascript.md, wire protocol in docs/protocol.md).
+ * Hand-written, dependency-free, no build step. Sets window.PushappClient and window.pushapp, the instance
+ * configured by the data attributes of the <script> tag that {% pushapp_script %} renders.
+ */
+(function () {
+  "use strict";
+
+  const EVENTS = ["message", "welcome", "open", "close", "error"];
+  // Close codes after which reconnecting cannot help (protocol section 7).
+  const FINAL_CODES = [1000, 4001, 4004];
+  const HEARTBEAT_TIMEOUT = 4000;
+  const TOKEN_EXPIRED = 4002;
+  const MAX_DELAY_MS = 2147483647; // setTimeout fires at once for anything longer
+
+  function later(fn, ms) {
+    return setTimeout(fn, Math.min(MAX_DELAY_MS, Math.max(0, ms)));
+  }
+
+  /* "/ws/push/", "https://host/ws/push/" or "wss://host/ws/push/" → an absolute ws: or wss: URL. */
+  function socketUrl(url) {
+    const absolute = new URL(url, window.location.href);
+    if (absolute.protocol === "http:") absolute.protocol = "ws:";
+    if (absolute.protocol === "https:") absolute.protocol = "wss:";
+    return absolute.href;
+  }
+
+  function cookie(name) {
+    const prefix = name + "=";
+    const found = document.cookie.split(/;\s*/).find((part) => part.startsWith(prefix));
+    return found ? decodeURIComponent(found.slice(prefix.length)) : null;
+  }
+
+  function httpError(what, response, body) {
+    const error = new Error("pushapp: " + what + " failed with HTTP " + response.status);
+    error.status = response.status;
+    error.body = body;
+    return error;
+  }
+
+  function positive(value) {
+    const number = Number(value);
+    return number > 0 ? number : null;
+  }
+
+  class PushappClient {
+    /*
+     * options: url (required), token, tokenUrl, tokenMaxAge (s), lazy, bindUrl,
+     * reconnectBase (s, default 1), reconnectCap (s, default 30).
+     */
+    constructor(options) {
+      const o = options || {};
+      if (!o.url) throw new TypeError("PushappClient needs a url");
+      this.url = socketUrl(o.url);
+      this.tokenUrl = o.tokenUrl || null;
+      this.bindUrl = o.bindUrl || null;
+      this.reconnectBase = positive(o.reconnectBase) || 1;
+      this.reconnectCap = positive(o.reconnectCap) || 30;
+      this.clientId = null;
+      this.uid = null;
+      this.proof = null;
+      this.pingInterval = 0;
+      this.connected = false;
+      this._token = o.token || null;
+      this._tokenMaxAge = positive(o.tokenMaxAge);
+      this._tokenTime = Date.now();
+      this._tokenStale = false;
+      this._tokenRequest = null;
+      this._listeners = {};
+      EVENTS.forEach((name) => { this._listeners[name] = []; });
+      this._ws = null;
+      this._opening = false;
+      this._stopped = true;
+      this._attempt = 0;
+      this._retryTimer = null;
+      this._refreshTimer = null;
+      this._pingTimer = null;
+      this._deadTimer = null;
+      if (!o.lazy) this.connect();
+    }
+
+    on(name, fn) {
+      this._handlers(name).push(fn);
+      return this;
+    }
+
+    off(name, fn) {
+      const list = this._handlers(name);
+      const index = list.indexOf(fn);
+      if (index >= 0) list.splice(index, 1);
+      return this;
+    }
+
+    /* Open the connection (again, after close()); a no-op while one is open or opening. */
+    connect() {
+      this._stopped = false;
+      if (this._ws || this._opening) return this;
+      clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+      this._scheduleRefresh();
+      this._open();
+      return this;
+    }
+
+    /* Close for good: no reconnect until connect() is called. */
+    close() {
+      this._stop();
+      if (this._ws) this._drop({ code: 1000, reason: "closed by the page", wasClean: true });
+      return this;
+    }
+
+    /* Send {"type": "message", "data": data}. Nothing is queued: false when there is no welcomed connection. */
+    send(data) {
+      if (!this.connected) return false;
+      this._ws.send(JSON.stringify({ type: "message", data: data }));
+      return true;
+    }
+
+    /* Fetch a fresh token from tokenUrl now; it is used by the next (re)connect. */
+    refreshToken() {
+      if (!this.tokenUrl) return Promise.reject(new Error("pushapp: no token URL"));
+      if (!this._tokenRequest) {
+        const done = () => { this._tokenRequest = null; };
+        this._tokenRequest = this._fetchToken();
+        this._tokenRequest.then(done, done);
+      }
+      return this._tokenRequest;
+    }
+
+    /* Ask Django (bindUrl) to bind this connection to the logged-in user; resolves to the JSON answer. */
+    bind() {
+      if (!this.bindUrl) return Promise.reject(new Error("pushapp: no bind URL"));
+      return this.postWithProof(this.bindUrl);
+    }
+
+    /* POST fields plus client_id and proof, form-encoded with the CSRF token; resolves to the JSON answer. */
+    async postWithProof(url, fields) {
+      if (!this.connected) throw new Error("pushapp: not connected");
+      const body = new URLSearchParams(fields || {});
+      body.set("client_id", this.clientId);
+      body.set("proof", this.proof);
+      const headers = { Accept: "application/json" };
+      const csrf = cookie("csrftoken");
+      if (csrf) headers["X-CSRFToken"] = csrf;
+      const response = await fetch(url, { method: "POST", body: body, headers: headers, credentials: "same-origin" });
+      const answer = await response.json().catch(() => null);
+      if (!response.ok) throw httpError("POST " + url, response, answer);
+      return answer;
+    }
+
+    _handlers(name) {
+      const list = this._listeners[name];
+      if (!list) throw new TypeError("pushapp: unknown event " + name);
+      return list;
+    }
+
+    _emit(name, detail) {
+      this._listeners[name].slice().forEach((fn) => {
+        try {
+          fn.call(this, detail);
+        } catch (error) {
+          setTimeout(() => { throw error; }); // report it without breaking the connection logic
+        }
+      });
+      document.dispatchEvent(new CustomEvent("pushapp:" + name, { detail: detail }));
+    }
+
+    async _open() {
+      this._opening = true;
+      try {
+        if (this._tokenIsOld()) await this.refreshToken();
+      } catch (error) {
+        this._opening = false;
+        if (this._stopped) return;
+        // Logged out (403): a new token will not come by retrying.
+        const retry = error.status !== 401 && error.status !== 403;
+        const delay = retry ? this._retry() : null;
+        if (!retry) this._stop();
+        this._emit("error", { code: "token", detail: error.message, status: error.status || null, willReconnect: retry, delay: delay });
+        return;
+      }
+      this._opening = false;
+      if (this._stopped) return;
+      const ws = new WebSocket(this.url);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ type: "auth", token: this._token || null }));
+        this._emit("open", { url: this.url });
+      };
+      ws.onmessage = (event) => this._receive(event.data);
+      ws.onerror = () => this._emit("error", { code: "socket", detail: "WebSocket error" });
+      ws.onclose = (event) => this._drop(event);
+      this._ws = ws;
+    }
+
+    _receive(raw) {
+      if (this._deadTimer) this._armDeadline();
+      if (typeof raw !== "string") {
+        this._emit("message", raw);
+        return;
+      }
+      let data;
+      try {
+        data = JSON.parse(raw);
+      } catch (error) {
+        this._emit("message", raw);
+        return;
+      }
+      const type = data !== null && typeof data === "object" && !Array.isArray(data) ? data.type : undefined;
+      if (type === "welcome") this._welcome(data);
+      else if (type === "error") this._emit("error", { code: data.code, detail: data.detail });
+      else if (type !== "pong") this._emit("message", data);
+    }
+
+    _welcome(frame) {
+      this.clientId = frame.client_id;
+      this.uid = frame.uid === undefined ? null : frame.uid;
+      this.proof = frame.proof || null;
+      this.pingInterval = positive(frame.ping_interval) || 0;
+      this.connected = true;
+      this._attempt = 0;
+      this._startHeartbeat();
+      this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
+    }
+
+    /* The socket is gone (closed by either side, or found dead): clean up, then maybe reconnect. */
+    _drop(event) {
+      const ws = this._ws;
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(event.code, event.reason);
+      this._ws = null;
+      this._stopHeartbeat();
+      this.connected = false;
+      this.clientId = this.uid = this.proof = null;
+      let again = !this._stopped && !FINAL_CODES.includes(event.code);
+      if (event.code === TOKEN_EXPIRED) {
+        if (this.tokenUrl) this._tokenStale = true;
+        else again = false; // the same token would be refused again
+      }
+      const delay = again ? this._retry() : null;
+      if (!again) this._stop();
+      this._emit("close", { code: event.code, reason: event.reason || "", wasClean: Boolean(event.wasClean), willReconnect: again, delay: delay });
+    }
+
+    /* Schedule the next attempt after random(0, min(cap, base * 2^attempt)) seconds; returns the delay. */
+    _retry() {
+      const delay = Math.random() * Math.min(this.reconnectCap, this.reconnectBase * 2 ** this._attempt);
+      this._attempt += 1;
+      this._retryTimer = later(() => {
+        this._retryTimer = null;
+        this._open();
+      }, delay * 1000);
+      return delay;
+    }
+
+    _stop() {
+      this._stopped = true;
+      clearTimeout(this._retryTimer);
+      clearTimeout(this._refreshTimer);
+      this._retryTimer = this._refreshTimer = null;
+    }
+
+    _startHeartbeat() {
+      this._stopHeartbeat();
+      if (!this.pingInterval) return;
+      this._pingTimer = setInterval(() => this._ws.send('{"type":"ping"}'), this.pingInterval * 1000);
+      this._armDeadline();
+    }
+
+    /* Any frame proves the connection alive; silence for two ping intervals means it is dead. */
+    _armDeadline() {
+      clearTimeout(this._deadTimer);
+      this._deadTimer = later(() => {
+        this._drop({ code: HEARTBEAT_TIMEOUT, reason: "nothing received for two ping intervals", wasClean: false });
+      }, 2000 * this.pingInterval);
+    }
+
+    _stopHeartbeat() {
+      clearInterval(this._pingTimer);
+      clearTimeout(this._deadTimer);
+      this._pingTimer = this._deadTimer = null;
+    }
+
+    /* Before a (re)connect: fetch when told the token expired, or when it is past half its lifetime. */
+    _tokenIsOld() {
+      if (!this.tokenUrl) return false;
+      if (this._tokenStale || !this._token) return true;
+      return this._tokenMaxAge !== null && Date.now() - this._tokenTime > this._tokenMaxAge * 500;
+    }
+
+    async _fetchToken() {
+      const response = await fetch(this.tokenUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+      if (!response.ok) throw httpError("GET " + this.tokenUrl, response, await response.json().catch(() => null));
+      const answer = await response.json();
+      this._token = answer.token;
+      this._tokenMaxAge = positive(answer.max_age);
+      this._tokenTime = Date.now();
+      this._tokenStale = false;
+      this._scheduleRefresh();
+      return this._token;
+    }
+
+    /* Keep a usable token at hand: refresh at 80 % of its lifetime, while the client is running. */
+    _scheduleRefresh() {
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = null;
+      if (!this.tokenUrl || this._tokenMaxAge === null || this._stopped) return;
+      const due = this._tokenTime + this._tokenMaxAge * 800 - Date.now();
+      this._refreshTimer = later(() => {
+        this._refreshTimer = null;
+        this.refreshToken().catch((error) => {
+          this._emit("error", { code: "token", detail: error.message, status: error.status || null });
+        });
+      }, due);
+    }
+  }
+
+  function fromScriptTag(script) {
+    const data = script && script.dataset;
+    if (!data || !data.url) return null;
+    return new PushappClient({
+      url: data.url,
+      token: data.token,
+      tokenUrl: data.tokenUrl,
+      tokenMaxAge: data.tokenMaxAge,
+      lazy: data.lazy === "true",
+      bindUrl: data.bindUrl,
+    });
+  }
+
+  window.PushappClient = PushappClient;
+  window.pushapp = fromScriptTag(document.currentScript);
+})();

@@ -1,0 +1,452 @@
+/*
+ * Behaviour of pushapp.js without a browser: the real file runs in a vm context whose WebSocket, fetch,
+ * timers, clock and Math.random are fakes the tests drive. Run: node --test tests/js/pushapp.test.js
+ */
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const vm = require("node:vm");
+
+const SOURCE = fs.readFileSync(path.join(__dirname, "..", "..", "pushapp", "static", "pushapp", "pushapp.js"), "utf8");
+
+const settle = async () => {
+  for (let i = 0; i < 10; i += 1) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/* Timers on a clock that only moves when a test says so. */
+class Clock {
+  constructor() {
+    this.now = 1700000000000;
+    this.timers = new Map();
+    this.nextId = 1;
+    this.errors = [];
+  }
+
+  add(fn, ms, every) {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.now + (ms || 0), fn, every });
+    return id;
+  }
+
+  async tick(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let next = null;
+      for (const [id, timer] of this.timers) {
+        if (timer.at <= end && (next === null || timer.at < next[1].at)) next = [id, timer];
+      }
+      if (next === null) break;
+      const [id, timer] = next;
+      this.now = timer.at;
+      if (timer.every) timer.at += timer.every;
+      else this.timers.delete(id);
+      try {
+        timer.fn();
+      } catch (error) {
+        this.errors.push(error);
+      }
+      await settle();
+    }
+    this.now = end;
+    await settle();
+  }
+}
+
+function load({ dataset = null, cookie = "", href = "https://example.com/page", random = 0.5 } = {}) {
+  const clock = new Clock();
+  const sockets = [];
+  const fetches = [];
+  const env = { clock, sockets, fetches, respond: () => ({ status: 200, body: {} }) };
+
+  class FakeWebSocket {
+    constructor(url) {
+      this.url = url;
+      this.readyState = FakeWebSocket.CONNECTING;
+      this.sent = [];
+      this.closedWith = null;
+      sockets.push(this);
+    }
+
+    send(text) {
+      if (this.readyState !== FakeWebSocket.OPEN) throw new Error("send on a socket that is not open");
+      this.sent.push(text);
+    }
+
+    close(code, reason) {
+      this.closedWith = { code, reason };
+      this.readyState = FakeWebSocket.CLOSING;
+    }
+
+    // The server's side:
+    open() {
+      this.readyState = FakeWebSocket.OPEN;
+      if (this.onopen) this.onopen({});
+    }
+
+    receive(data) {
+      if (this.onmessage) this.onmessage({ data: typeof data === "object" && !(data instanceof ArrayBuffer) ? JSON.stringify(data) : data });
+    }
+
+    welcome(extra) {
+      this.receive(Object.assign({ type: "welcome", client_id: "c".repeat(48), uid: "7", ping_interval: 25, proof: "p" }, extra));
+    }
+
+    serverClose(code, reason) {
+      this.readyState = FakeWebSocket.CLOSED;
+      if (this.onclose) this.onclose({ code, reason: reason || "", wasClean: true });
+    }
+
+    frames() {
+      return this.sent.map((text) => JSON.parse(text));
+    }
+  }
+  Object.assign(FakeWebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+
+  const document = new EventTarget();
+  document.cookie = cookie;
+  document.currentScript = dataset ? { dataset } : null;
+  const sandbox = {
+    document,
+    location: { href },
+    WebSocket: FakeWebSocket,
+    URL,
+    URLSearchParams,
+    CustomEvent,
+    console,
+    setTimeout: (fn, ms) => clock.add(fn, ms, null),
+    setInterval: (fn, ms) => clock.add(fn, ms, ms),
+    clearTimeout: (id) => clock.timers.delete(id),
+    clearInterval: (id) => clock.timers.delete(id),
+    Date: { now: () => clock.now },
+    Math: Object.assign(Object.create(Math), { random: () => random }),
+    fetch: (url, init) => {
+      fetches.push({ url, init });
+      const { status, body } = env.respond(url, init);
+      return Promise.resolve({ ok: status >= 200 && status < 300, status, json: () => Promise.resolve(body) });
+    },
+  };
+  sandbox.window = sandbox;
+  vm.createContext(sandbox);
+  vm.runInContext(SOURCE, sandbox);
+  env.window = sandbox;
+  env.document = document;
+  env.client = (options) => new sandbox.PushappClient(options);
+  return env;
+}
+
+/* Events as [name, detail]; details copied into this realm, so deepEqual does not trip over prototypes. */
+function record(client) {
+  const events = [];
+  const copy = (detail) => (detail instanceof ArrayBuffer || typeof detail !== "object" ? detail : JSON.parse(JSON.stringify(detail)));
+  ["message", "welcome", "open", "close", "error"].forEach((name) => client.on(name, (detail) => events.push([name, copy(detail)])));
+  return events;
+}
+
+test("the script tag's instance connects to the data-url and authenticates first", async () => {
+  const env = load({ dataset: { url: "/ws/push/", token: "tok", tokenMaxAge: "3600" } });
+  const client = env.window.pushapp;
+  assert.ok(client instanceof env.window.PushappClient);
+  assert.equal(env.sockets.length, 1);
+  assert.equal(env.sockets[0].url, "wss://example.com/ws/push/");
+  env.sockets[0].open();
+  assert.deepEqual(env.sockets[0].frames(), [{ type: "auth", token: "tok" }]);
+});
+
+test("ws URLs follow the page's scheme; absolute ws URLs are kept", () => {
+  const env = load({ href: "http://localhost:8000/x/" });
+  assert.equal(env.client({ url: "/ws/push/", lazy: true }).url, "ws://localhost:8000/ws/push/");
+  assert.equal(env.client({ url: "wss://push.example.com/ws/", lazy: true }).url, "wss://push.example.com/ws/");
+});
+
+test("without data-url there is no instance; lazy waits for connect()", () => {
+  assert.equal(load().window.pushapp, null);
+  const env = load({ dataset: { url: "/ws/push/", token: "t", lazy: "true" } });
+  assert.equal(env.sockets.length, 0);
+  env.window.pushapp.connect();
+  assert.equal(env.sockets.length, 1);
+});
+
+test("an empty token is sent as null", () => {
+  const env = load({ dataset: { url: "/ws/push/", token: "" } });
+  env.sockets[0].open();
+  assert.deepEqual(env.sockets[0].frames(), [{ type: "auth", token: null }]);
+});
+
+test("the welcome exposes the connection and emits welcome, as a DOM event too", () => {
+  const env = load();
+  const dom = [];
+  env.document.addEventListener("pushapp:welcome", (event) => dom.push(event.detail));
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const events = record(client);
+  env.sockets[0].open();
+  assert.equal(client.connected, false);
+  env.sockets[0].welcome();
+  assert.equal(client.connected, true);
+  assert.equal(client.clientId, "c".repeat(48));
+  assert.equal(client.uid, "7");
+  assert.equal(client.proof, "p");
+  const expected = { clientId: "c".repeat(48), uid: "7", proof: "p", pingInterval: 25 };
+  assert.deepEqual(events, [["open", { url: "wss://example.com/ws/push/" }], ["welcome", expected]]);
+  assert.deepEqual(JSON.parse(JSON.stringify(dom)), [expected]);
+});
+
+test("frames: JSON parsed, raw text and binary passed, pong swallowed, error frames emitted as error", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome();
+  const events = record(client);
+  const buffer = new ArrayBuffer(3);
+  socket.receive({ type: "note", n: 1 });
+  socket.receive("[1,2]");
+  socket.receive("not json");
+  socket.receive(buffer);
+  socket.receive({ type: "pong" });
+  socket.receive({ type: "error", code: "bad_json", detail: "no" });
+  assert.deepEqual(events, [
+    ["message", { type: "note", n: 1 }],
+    ["message", [1, 2]],
+    ["message", "not json"],
+    ["message", buffer],
+    ["error", { code: "bad_json", detail: "no" }],
+  ]);
+  assert.equal(socket.binaryType, "arraybuffer");
+});
+
+test("send() wraps the data and refuses before the welcome", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  assert.equal(client.send({ a: 1 }), false);
+  env.sockets[0].open();
+  assert.equal(client.send({ a: 1 }), false);
+  env.sockets[0].welcome();
+  assert.equal(client.send({ a: 1 }), true);
+  assert.deepEqual(env.sockets[0].frames().slice(1), [{ type: "message", data: { a: 1 } }]);
+});
+
+test("on/off, unknown events and throwing listeners", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t", lazy: true });
+  assert.throws(() => client.on("nope", () => {}), { name: "TypeError" });
+  const seen = [];
+  const fn = (data) => seen.push(data.n);
+  client.on("message", () => { throw new Error("listener bug"); });
+  client.on("message", fn);
+  client.connect();
+  env.sockets[0].open();
+  env.sockets[0].receive({ n: 1 });
+  client.off("message", fn);
+  env.sockets[0].receive({ n: 2 });
+  assert.deepEqual(seen, [1]);
+  await env.clock.tick(0); // the listener's error is rethrown outside the client, for the console
+  assert.deepEqual(env.clock.errors.map((error) => error.message), ["listener bug", "listener bug"]);
+});
+
+test("reconnect: full-jitter exponential backoff, reset by a welcome", async () => {
+  const env = load({ random: 0.5 });
+  const client = env.client({ url: "/ws/push/", token: "t", reconnectBase: 2, reconnectCap: 5 });
+  const events = record(client);
+  const delays = [];
+  for (let i = 0; i < 4; i += 1) {
+    env.sockets[env.sockets.length - 1].serverClose(1006);
+    const close = events.filter(([name]) => name === "close").pop()[1];
+    assert.equal(close.willReconnect, true);
+    delays.push(close.delay);
+    await env.clock.tick(close.delay * 1000 - 1);
+    assert.equal(env.sockets.length, i + 1);
+    await env.clock.tick(1);
+    assert.equal(env.sockets.length, i + 2);
+  }
+  assert.deepEqual(delays, [1, 2, 2.5, 2.5]); // 0.5 × min(5, 2 × 2^n)
+  const socket = env.sockets[env.sockets.length - 1];
+  socket.open();
+  socket.welcome();
+  socket.serverClose(1012);
+  assert.equal(events.filter(([name]) => name === "close").pop()[1].delay, 1);
+  assert.equal(client.connected, false);
+  assert.equal(client.clientId, null);
+});
+
+for (const code of [1000, 4001, 4004]) {
+  test(`no reconnect after close code ${code}`, async () => {
+    const env = load();
+    const client = env.client({ url: "/ws/push/", token: "t" });
+    const events = record(client);
+    env.sockets[0].open();
+    env.sockets[0].serverClose(code);
+    assert.deepEqual(events.pop(), ["close", { code, reason: "", wasClean: true, willReconnect: false, delay: null }]);
+    await env.clock.tick(120000);
+    assert.equal(env.sockets.length, 1);
+  });
+}
+
+test("close() stops reconnecting; connect() starts again", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const events = record(client);
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  client.close();
+  assert.deepEqual(env.sockets[0].closedWith, { code: 1000, reason: "closed by the page" });
+  assert.equal(events.pop()[1].willReconnect, false);
+  await env.clock.tick(120000);
+  assert.equal(env.sockets.length, 1);
+  client.connect();
+  assert.equal(env.sockets.length, 2);
+});
+
+test("close() during the backoff cancels the pending reconnect", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  env.sockets[0].serverClose(1006);
+  client.close();
+  await env.clock.tick(120000);
+  assert.equal(env.sockets.length, 1);
+});
+
+test("4002: a fresh token is fetched, then used to reconnect", async () => {
+  const env = load();
+  env.respond = () => ({ status: 200, body: { token: "fresh", max_age: 60 } });
+  const client = env.client({ url: "/ws/push/", token: "old", tokenUrl: "/pushapp/token/", tokenMaxAge: 3600 });
+  env.sockets[0].open();
+  env.sockets[0].serverClose(4002);
+  await env.clock.tick(30000);
+  assert.equal(env.fetches.length, 1);
+  assert.equal(env.fetches[0].url, "/pushapp/token/");
+  assert.equal(env.fetches[0].init.credentials, "same-origin");
+  assert.equal(env.sockets.length, 2);
+  env.sockets[1].open();
+  assert.deepEqual(env.sockets[1].frames(), [{ type: "auth", token: "fresh" }]);
+  assert.equal(client.connected, false);
+});
+
+test("4002 without a token URL: the same token would fail again, so no reconnect", async () => {
+  const env = load();
+  env.client({ url: "/ws/push/", token: "old" });
+  env.sockets[0].serverClose(4002);
+  await env.clock.tick(120000);
+  assert.equal(env.sockets.length, 1);
+});
+
+test("the token is refreshed at 80 % of its lifetime, and before a reconnect past half of it", async () => {
+  const env = load();
+  let n = 0;
+  env.respond = () => ({ status: 200, body: { token: "t" + (++n), max_age: 100 } });
+  env.client({ url: "/ws/push/", token: "t0", tokenUrl: "/pushapp/token/", tokenMaxAge: 100 });
+  env.sockets[0].open();
+  env.sockets[0].welcome({ ping_interval: 0 });
+  await env.clock.tick(79999);
+  assert.equal(env.fetches.length, 0);
+  await env.clock.tick(1);
+  assert.equal(env.fetches.length, 1); // t1, obtained at 80 s
+  await env.clock.tick(51000); // t1 is now 51 s old: past half of 100 s
+  env.sockets[0].serverClose(1006);
+  await env.clock.tick(1000);
+  assert.equal(env.fetches.length, 2);
+  env.sockets[1].open();
+  assert.deepEqual(env.sockets[1].frames(), [{ type: "auth", token: "t2" }]);
+});
+
+test("a young token is reused on reconnect without a fetch", async () => {
+  const env = load();
+  env.client({ url: "/ws/push/", token: "t0", tokenUrl: "/pushapp/token/", tokenMaxAge: 100 });
+  env.sockets[0].serverClose(1006);
+  await env.clock.tick(1000);
+  assert.equal(env.fetches.length, 0);
+  env.sockets[1].open();
+  assert.deepEqual(env.sockets[1].frames(), [{ type: "auth", token: "t0" }]);
+});
+
+test("a 403 from the token URL (logged out) stops the client", async () => {
+  const env = load();
+  env.respond = () => ({ status: 403, body: { error: "login_required" } });
+  const client = env.client({ url: "/ws/push/", tokenUrl: "/pushapp/token/", lazy: true });
+  const events = record(client);
+  client.connect();
+  await env.clock.tick(0);
+  assert.equal(env.sockets.length, 0);
+  assert.equal(events.length, 1);
+  assert.equal(events[0][0], "error");
+  assert.equal(events[0][1].code, "token");
+  assert.equal(events[0][1].status, 403);
+  assert.equal(events[0][1].willReconnect, false);
+  await env.clock.tick(120000);
+  assert.equal(env.fetches.length, 1);
+});
+
+test("a failing token URL (500) is retried with backoff", async () => {
+  const env = load();
+  let status = 500;
+  env.respond = () => ({ status, body: status === 200 ? { token: "ok", max_age: 60 } : null });
+  env.client({ url: "/ws/push/", tokenUrl: "/pushapp/token/" });
+  await env.clock.tick(0);
+  assert.equal(env.sockets.length, 0);
+  status = 200;
+  await env.clock.tick(500);
+  assert.equal(env.fetches.length, 2);
+  assert.equal(env.sockets.length, 1);
+});
+
+test("heartbeat: a ping every interval; silence for two intervals means dead, then reconnect", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const events = record(client);
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome({ ping_interval: 10 });
+  await env.clock.tick(10000);
+  assert.deepEqual(socket.frames().slice(1), [{ type: "ping" }]);
+  await env.clock.tick(5000);
+  socket.receive({ type: "pong" }); // alive: the deadline moves to 15 s + 20 s
+  await env.clock.tick(19999);
+  assert.equal(socket.closedWith, null);
+  await env.clock.tick(1);
+  assert.equal(socket.closedWith.code, 4000);
+  const close = events.pop();
+  assert.equal(close[0], "close");
+  assert.equal(close[1].code, 4000);
+  assert.equal(close[1].willReconnect, true);
+  assert.equal(client.connected, false);
+  await env.clock.tick(1000);
+  assert.equal(env.sockets.length, 2);
+});
+
+test("ping_interval 0 disables the heartbeat", async () => {
+  const env = load();
+  env.client({ url: "/ws/push/", token: "t" });
+  env.sockets[0].open();
+  env.sockets[0].welcome({ ping_interval: 0 });
+  await env.clock.tick(3600000);
+  assert.equal(env.sockets[0].sent.length, 1);
+  assert.equal(env.sockets[0].closedWith, null);
+});
+
+test("bind() posts client_id and proof with the CSRF cookie", async () => {
+  const env = load({ cookie: "other=1; csrftoken=abc%3D" });
+  env.respond = () => ({ status: 200, body: { bound: true } });
+  const client = env.client({ url: "/ws/push/", token: "t", bindUrl: "/pushapp/bind/" });
+  await assert.rejects(client.bind(), /not connected/);
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  assert.deepEqual(await client.bind(), { bound: true });
+  const { url, init } = env.fetches[0];
+  assert.equal(url, "/pushapp/bind/");
+  assert.equal(init.method, "POST");
+  assert.equal(init.credentials, "same-origin");
+  assert.equal(init.headers["X-CSRFToken"], "abc=");
+  assert.equal(init.body.toString(), "client_id=" + "c".repeat(48) + "&proof=p");
+});
+
+test("bind() rejects with the status and the JSON answer of an error", async () => {
+  const env = load();
+  env.respond = () => ({ status: 400, body: { error: "invalid" } });
+  const client = env.client({ url: "/ws/push/", token: "t", bindUrl: "/pushapp/bind/" });
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  await assert.rejects(client.bind(), (error) => error.status === 400 && error.body.error === "invalid");
+  await assert.rejects(env.client({ url: "/ws/push/", lazy: true }).bind(), /no bind URL/);
+});
