@@ -35,7 +35,8 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _thread_loop
 
 
-def _target_loop() -> asyncio.AbstractEventLoop:
+def target_loop() -> asyncio.AbstractEventLoop:
+    """Where sync callers run coroutines: a hub's loop in a server process, else the bridge thread's."""
     loops = hub_loops()
     return loops[-1] if loops else _background_loop()
 
@@ -62,22 +63,26 @@ def _shutdown() -> None:
             loop.close()
 
 
+def refuse_running_loop(sync_name: str) -> None:
+    """A sync call on a thread that runs an event loop would block every connection of the process."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise AsyncContextError(
+        f"{sync_name}() was called from a running event loop, where it would block every "
+        f"connection; use `await a{sync_name}(...)` instead"
+    )
+
+
 def sync_twin(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     """Make the sync function of an ``a``-prefixed coroutine function."""
     sync_name = afunc.__name__[1:]
 
     @functools.wraps(afunc)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise AsyncContextError(
-                f"{sync_name}() was called from a running event loop, where it would block every "
-                f"connection; use `await {afunc.__name__}(...)` instead"
-            )
-        return asyncio.run_coroutine_threadsafe(afunc(*args, **kwargs), _target_loop()).result()
+        refuse_running_loop(sync_name)
+        return asyncio.run_coroutine_threadsafe(afunc(*args, **kwargs), target_loop()).result()
 
     wrapper.__name__ = wrapper.__qualname__ = sync_name
     wrapper.__doc__ = f"Sync twin of :func:`{afunc.__name__}`. {afunc.__doc__ or ''}".strip()

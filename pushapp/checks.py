@@ -24,7 +24,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "PING_NOT_RESPONSE_LIMIT": (int,),
     "CONTROL_TIMEOUT": (int, float),
     "MAX_BUFFERED_BYTES": (int,),
+    "PRESENCE": (str,),
+    "PRESENCE_REDIS_URL": (str, type(None)),
+    "PRESENCE_TTL": (int, float),
 }
+PRESENCE_CHOICES = ("auto", "memory", "redis")
 
 
 @register(Tags.compatibility)
@@ -52,6 +56,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             errors.append(Error(f"PUSHAPP[{key!r}] must not be negative.", id="pushapp.E003"))
+    if not errors and push_settings.PRESENCE not in PRESENCE_CHOICES:
+        errors.append(
+            Error(f"PUSHAPP['PRESENCE'] must be one of {', '.join(PRESENCE_CHOICES)}.", id="pushapp.E003")
+        )
     if not errors:
         try:
             import_string(push_settings.AUTHENTICATOR)

@@ -31,6 +31,12 @@ DEFAULTS: dict[str, Any] = {
     "PING_NOT_RESPONSE_LIMIT": 3,
     # Seconds to wait for a server process to answer a join, bind or session call.
     "CONTROL_TIMEOUT": 5.0,
+    # Where presence lives: "auto" (Redis with channels-redis, else memory), "memory" or "redis".
+    "PRESENCE": "auto",
+    # Redis URL of the presence data; None uses the channel layer's first Redis.
+    "PRESENCE_REDIS_URL": None,
+    # Seconds after which a server process that stopped heartbeating vanishes from every answer.
+    "PRESENCE_TTL": 15.0,
     # Bytes that may wait unsent to one slow client before it is closed with 4005.
     "MAX_BUFFERED_BYTES": 4 * 1024 * 1024,
 }
@@ -94,6 +100,19 @@ class PushappSettings:
     @property
     def MAX_BUFFERED_BYTES(self) -> int:
         return int(self._get("MAX_BUFFERED_BYTES"))
+
+    @property
+    def PRESENCE(self) -> str:
+        return str(self._get("PRESENCE"))
+
+    @property
+    def PRESENCE_REDIS_URL(self) -> str | None:
+        value = self._get("PRESENCE_REDIS_URL")
+        return None if value is None else str(value)
+
+    @property
+    def PRESENCE_TTL(self) -> float:
+        return float(self._get("PRESENCE_TTL"))
 
 
 push_settings = PushappSettings()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -26,6 +28,8 @@ from .names import (
     uid_layer_group,
 )
 from .perloop import PerLoop, wait_until_receiving
+from .presence import get_backend
+from .presence.base import Writer
 from .protocol import CloseCode, Payload, close_event, send_event, welcome_event
 from .servers import daphne
 from .tokens import Identity, client_proof
@@ -85,6 +89,7 @@ class Hub:
         self._control_tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()  # set once started: listening, and in the "all" group
         self._listening = asyncio.Event()
+        self.presence: Writer = Writer()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -94,7 +99,26 @@ class Hub:
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening, {"type": "pushapp.ready"})
         await self._hold([ALL_GROUP])
+        self.presence = get_backend().writer(self)
+        await self.presence.start()
         self.ready.set()
+
+    def info_pairs(self) -> list[str]:
+        """This process as ``manage.py pushstats`` shows it, as field/value pairs."""
+        return [
+            "host",
+            socket.gethostname(),
+            "pid",
+            str(os.getpid()),
+            "started",
+            f"{self.started_at:.3f}",
+            "clients",
+            str(len(self.clients)),
+            "delivered",
+            str(self.delivered),
+            "dropped",
+            str(self.dropped),
+        ]
 
     async def stop(self, code: int = CloseCode.SERVICE_RESTART) -> None:
         """Close every local connection and leave every layer group (graceful shutdown)."""
@@ -106,6 +130,7 @@ class Hub:
         for name in list(self._joined):
             await self.layer.group_discard(name, self.channel)
         self._joined.clear()
+        await self.presence.stop()
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -115,13 +140,15 @@ class Hub:
         names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
         names += [group_layer_group(g) for g in identity.groups]
         await self._hold(names)
+        conn.groups.update(identity.groups)
+        await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
         interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
         await send(welcome_event(conn.client_id, conn.uid, interval, client_proof(conn.client_id)))
+        # Indexed only now, so that no push can reach the connection before its welcome.
         self.clients[conn.client_id] = conn
         if conn.uid is not None:
             self.uids.setdefault(conn.uid, set()).add(conn)
-        for group in identity.groups:
-            conn.groups.add(group)
+        for group in conn.groups:
             self.groups.setdefault(group, set()).add(conn)
         return conn
 
@@ -129,14 +156,16 @@ class Hub:
         """Forget a connection: it leaves every group and its uid, and its session is gone."""
         if self.clients.pop(conn.client_id, None) is None:
             return False
-        names = [group_layer_group(g) for g in conn.groups]
-        for group in conn.groups:
+        groups = list(conn.groups)
+        names = [group_layer_group(g) for g in groups]
+        for group in groups:
             self._index_discard(self.groups, group, conn)
         conn.groups = set()
         if conn.uid is not None:
             self._index_discard(self.uids, conn.uid, conn)
             names.append(uid_layer_group(conn.uid))
         conn.session = {}
+        await self.presence.disconnected(conn, conn.uid, groups)
         await self._release(names)
         return True
 
@@ -168,12 +197,14 @@ class Hub:
             return
         conn.groups.add(group)
         self.groups.setdefault(group, set()).add(conn)
+        await self.presence.joined(conn, group)
 
     async def leave(self, conn: Connection, group: str) -> None:
         if group not in conn.groups:
             return
         conn.groups.discard(group)
         self._index_discard(self.groups, group, conn)
+        await self.presence.left(conn, group)
         await self._release([group_layer_group(group)])
 
     async def bind(self, conn: Connection, uid: str | None) -> None:
@@ -190,12 +221,16 @@ class Hub:
         conn.uid = uid
         if old is not None:
             self._index_discard(self.uids, old, conn)
+        await self.presence.bound(conn, old)
+        if old is not None:
             await self._release([uid_layer_group(old)])
 
     async def ungroup(self, group: str) -> None:
         members = self.groups.pop(group, set())
         for conn in members:
             conn.groups.discard(group)
+        if members:
+            await self.presence.ungrouped(group, list(members))
         await self._release([group_layer_group(group)] * len(members))
 
     async def _hold(self, names: Iterable[str]) -> None:
@@ -370,8 +405,10 @@ class Hub:
             await self.bind(conn, None)
         elif op == "session_set":
             conn.session = dict(arg)
+            await self.presence.session_changed(conn)
         elif op == "session_update":
             conn.session.update(arg)
+            await self.presence.session_changed(conn)
         elif op == "close":
             await self.close(conn, CloseCode.NORMAL, None if arg is None else send_event((arg[0], arg[1])))
         elif op == "destroy":
@@ -411,6 +448,11 @@ async def get_hub() -> Hub:
 
 def running_hub() -> Hub | None:
     return _hubs.running()
+
+
+def all_hubs() -> list[Hub]:
+    """Every started hub of this process (one per server event loop; usually one)."""
+    return _hubs.all()
 
 
 def hub_loops() -> list[asyncio.AbstractEventLoop]:

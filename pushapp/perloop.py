@@ -57,6 +57,10 @@ class PerLoop(Generic[S]):
         item = self._items.get((loop, key))
         return item if item is not None and item.ready.is_set() else None
 
+    def all(self) -> list[S]:
+        """Every started service, whatever its loop."""
+        return [item for item in list(self._items.values()) if item.ready.is_set()]
+
     def loops(self) -> list[asyncio.AbstractEventLoop]:
         """Running loops that have a started service."""
         return [k[0] for k, item in list(self._items.items()) if item.ready.is_set() and k[0].is_running()]

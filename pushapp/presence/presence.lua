@@ -1,0 +1,167 @@
+-- pushapp presence: every query and maintenance operation in one round trip.
+-- Per server process (node) N, under prefix P:
+--   P.."nodes"          ZSET  node -> time of its last heartbeat (Redis clock)
+--   P.."n:"..N..":i"     HASH  host, pid, started, clients, delivered, dropped
+--   P.."n:"..N..":c"     HASH  client id -> uid ("" when unbound)
+--   P.."n:"..N..":s"     HASH  client id -> session JSON (only non-empty sessions)
+--   P.."n:"..N..":uids"  SET   uids bound on N;   P.."n:"..N..":u:"..sha1(uid)   SET client ids
+--   P.."n:"..N..":groups" SET  groups joined on N; P.."n:"..N..":g:"..sha1(group) SET client ids
+-- A node is live while its heartbeat is younger than the TTL; queries read live nodes only, so a
+-- crashed process vanishes from every answer after at most TTL seconds, before its keys are reaped.
+local op, P, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local NODES = P .. 'nodes'
+
+local function nk(n, suffix) return P .. 'n:' .. n .. ':' .. suffix end
+local function ukey(n, uid) return nk(n, 'u:' .. redis.sha1hex(uid)) end
+local function gkey(n, group) return nk(n, 'g:' .. redis.sha1hex(group)) end
+local function live() return redis.call('ZRANGEBYSCORE', NODES, now - ttl, '+inf') end
+local function is_live(n)
+  local score = redis.call('ZSCORE', NODES, n)
+  return score and tonumber(score) >= now - ttl
+end
+
+local function drop(n)
+  for _, uid in ipairs(redis.call('SMEMBERS', nk(n, 'uids'))) do redis.call('DEL', ukey(n, uid)) end
+  for _, group in ipairs(redis.call('SMEMBERS', nk(n, 'groups'))) do redis.call('DEL', gkey(n, group)) end
+  redis.call('DEL', nk(n, 'uids'), nk(n, 'groups'), nk(n, 'c'), nk(n, 's'), nk(n, 'i'))
+  redis.call('ZREM', NODES, n)
+end
+
+-- Client ids of a group on node n ("" means every client of n).
+local function members(n, group)
+  if group == '' then return redis.call('HKEYS', nk(n, 'c')) end
+  return redis.call('SMEMBERS', gkey(n, group))
+end
+
+local function uids_of(n, cids, seen, out)
+  if #cids == 0 then return end
+  local uids = redis.call('HMGET', nk(n, 'c'), unpack(cids))
+  for _, uid in ipairs(uids) do
+    if uid and uid ~= '' and not seen[uid] then seen[uid] = true; out[#out + 1] = uid end
+  end
+end
+
+if op == 'heartbeat' then
+  -- ARGV[4] node, ARGV[5..] info field/value pairs. Returns 0 when the node's data is gone (Redis lost
+  -- it, or the node was reaped after a stall): the node must then register everything again.
+  local n = ARGV[4]
+  local known = redis.call('EXISTS', nk(n, 'i'))
+  if known == 1 then
+    redis.call('ZADD', NODES, now, n)
+    redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
+  end
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', '(' .. (now - ttl))) do drop(dead) end
+  return known
+elseif op == 'register' then
+  local n = ARGV[4]
+  redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
+  redis.call('ZADD', NODES, now, n)
+  return 1
+elseif op == 'drop' then
+  drop(ARGV[4])
+  return 1
+elseif op == 'is_online' then
+  local cid = ARGV[4]
+  local n = string.sub(cid, 1, 16)
+  if is_live(n) and redis.call('HEXISTS', nk(n, 'c'), cid) == 1 then return 1 end
+  return 0
+elseif op == 'uid_of' then
+  local cid = ARGV[4]
+  local n = string.sub(cid, 1, 16)
+  if not is_live(n) then return false end
+  local uid = redis.call('HGET', nk(n, 'c'), cid)
+  if uid == '' then return false end
+  return uid
+elseif op == 'uid_cids' then
+  -- per uid in ARGV[4..]: the list of its client ids
+  local nodes, out = live(), {}
+  for i = 4, #ARGV do
+    local cids = {}
+    for _, n in ipairs(nodes) do
+      for _, cid in ipairs(redis.call('SMEMBERS', ukey(n, ARGV[i]))) do cids[#cids + 1] = cid end
+    end
+    out[#out + 1] = cids
+  end
+  return out
+elseif op == 'group_cids' then
+  local nodes, out = live(), {}
+  for i = 4, #ARGV do
+    local cids = {}
+    for _, n in ipairs(nodes) do
+      for _, cid in ipairs(members(n, ARGV[i])) do cids[#cids + 1] = cid end
+    end
+    out[#out + 1] = cids
+  end
+  return out
+elseif op == 'group_counts' then
+  local nodes, out = live(), {}
+  for i = 4, #ARGV do
+    local count = 0
+    for _, n in ipairs(nodes) do
+      if ARGV[i] == '' then count = count + redis.call('HLEN', nk(n, 'c'))
+      else count = count + redis.call('SCARD', gkey(n, ARGV[i])) end
+    end
+    out[#out + 1] = count
+  end
+  return out
+elseif op == 'group_sessions' then
+  -- flat list: client id, session JSON or false, ...
+  local out = {}
+  for _, n in ipairs(live()) do
+    local cids = members(n, ARGV[4])
+    if #cids > 0 then
+      local sessions = redis.call('HMGET', nk(n, 's'), unpack(cids))
+      for j, cid in ipairs(cids) do out[#out + 1] = cid; out[#out + 1] = sessions[j] end
+    end
+  end
+  return out
+elseif op == 'group_uids' then
+  local seen, out = {}, {}
+  for _, n in ipairs(live()) do uids_of(n, members(n, ARGV[4]), seen, out) end
+  return out
+elseif op == 'all_uids' then
+  local seen, out = {}, {}
+  for _, n in ipairs(live()) do
+    for _, uid in ipairs(redis.call('SMEMBERS', nk(n, 'uids'))) do
+      if not seen[uid] then seen[uid] = true; out[#out + 1] = uid end
+    end
+  end
+  return out
+elseif op == 'all_groups' then
+  local seen, out = {}, {}
+  for _, n in ipairs(live()) do
+    for _, group in ipairs(redis.call('SMEMBERS', nk(n, 'groups'))) do
+      if not seen[group] then seen[group] = true; out[#out + 1] = group end
+    end
+  end
+  return out
+elseif op == 'all_group_members' then
+  -- flat list: group, {client ids} or {uids} (ARGV[4] == 'uids'), ...
+  local nodes, groups, index = live(), {}, {}
+  for _, n in ipairs(nodes) do
+    for _, group in ipairs(redis.call('SMEMBERS', nk(n, 'groups'))) do
+      if not index[group] then index[group] = {seen = {}, list = {}}; groups[#groups + 1] = group end
+      local entry = index[group]
+      local cids = redis.call('SMEMBERS', gkey(n, group))
+      if ARGV[4] == 'uids' then uids_of(n, cids, entry.seen, entry.list)
+      else for _, cid in ipairs(cids) do entry.list[#entry.list + 1] = cid end end
+    end
+  end
+  local out = {}
+  for _, group in ipairs(groups) do out[#out + 1] = group; out[#out + 1] = index[group].list end
+  return out
+elseif op == 'nodes' then
+  -- flat list: node, seconds since its heartbeat, {info field/value pairs}, ...
+  local out = {}
+  for _, entry in ipairs(redis.call('ZRANGE', NODES, 0, -1, 'WITHSCORES')) do out[#out + 1] = entry end
+  local result = {}
+  for i = 1, #out, 2 do
+    result[#result + 1] = out[i]
+    result[#result + 1] = tostring(now - tonumber(out[i + 1]))
+    result[#result + 1] = redis.call('HGETALL', nk(out[i], 'i'))
+  end
+  return result
+end
+return redis.error_reply('unknown pushapp presence operation ' .. tostring(op))

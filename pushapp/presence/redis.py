@@ -1,0 +1,276 @@
+"""Presence in Redis: each server process keeps its own keys, refreshed by a heartbeat.
+
+Reads are one Lua script call (one round trip, however many processes there are); sync callers use a
+sync client, so no event loop is involved. Writes are queued by the hub and sent in pipelined batches by
+one task, off the fan-out path. See docs/presence.md for the model and the crash bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+import redis
+import redis.asyncio as aredis
+from channels_redis.utils import decode_hosts
+
+from ..conf import push_settings
+from ..protocol import dumps
+from .base import Backend, Writer
+
+if TYPE_CHECKING:
+    from ..hub import Connection, Hub
+
+logger = logging.getLogger(__name__)
+
+SCRIPT = files(__package__).joinpath("presence.lua").read_text(encoding="utf-8")
+
+
+def _sha1(name: str) -> str:
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()  # matches redis.sha1hex in the script
+
+
+class RedisBackend(Backend):
+    def __init__(self, url: str, options: dict[str, Any], prefix: str) -> None:
+        self.url = url
+        self.options = options
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._sync: redis.Redis | None = None
+        self._async: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
+
+    @classmethod
+    def from_layer_config(cls, config: dict[str, Any]) -> RedisBackend:
+        """The channel layer's first Redis (or ``PRESENCE_REDIS_URL``), keys under the layer's prefix."""
+        prefix = str(config.get("prefix", "asgi")) + ":pushapp:"
+        if push_settings.PRESENCE_REDIS_URL:
+            return cls(push_settings.PRESENCE_REDIS_URL, {}, prefix)
+        host = dict(decode_hosts(config.get("hosts"))[0])
+        url = host.pop("address")
+        host.pop("master_name", None)
+        host.pop("sentinels", None)
+        return cls(url, host, prefix)
+
+    def _args(self, name: str, args: tuple[str, ...]) -> list[Any]:
+        return [name, self.prefix, push_settings.PRESENCE_TTL, *args]
+
+    def sync_client(self) -> redis.Redis:
+        with self._lock:
+            if self._sync is None:
+                self._sync = redis.Redis.from_url(self.url, **self.options)
+            return self._sync
+
+    def async_client(self) -> aredis.Redis:
+        """One client per event loop: redis-py's asyncio connections belong to the loop that made them."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            for stale in [lp for lp in self._async if lp.is_closed()]:
+                del self._async[stale]
+            client = self._async[loop] = aredis.Redis.from_url(self.url, **self.options)
+        return client
+
+    async def aclose(self) -> None:
+        """Close this loop's async client (tests, shutdown)."""
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def op(self, name: str, *args: str) -> Any:
+        return _decode(self.sync_client().register_script(SCRIPT)(args=self._args(name, args)))
+
+    async def aop(self, name: str, *args: str) -> Any:
+        script = self.async_client().register_script(SCRIPT)
+        return _decode(await script(args=self._args(name, args)))
+
+    def writer(self, hub: Hub) -> RedisWriter:
+        return RedisWriter(self, hub)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+class RedisWriter(Writer):
+    """Queues a hub's presence writes and sends them in pipelined batches; keeps the heartbeat."""
+
+    def __init__(self, backend: RedisBackend, hub: Hub) -> None:
+        self.backend = backend
+        self.hub = hub
+        self.node = hub.node_id
+        self._queue: list[tuple[Any, ...]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._resync = True  # the first batch registers the node
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _key(self, suffix: str) -> str:
+        return f"{self.backend.prefix}n:{self.node}:{suffix}"
+
+    async def _call(self, name: str, *args: str, client: Any = None) -> Any:
+        """Run one script operation (queued, when ``client`` is a pipeline); reloads the script after a
+        Redis restart emptied its script cache."""
+        return await self._script(args=self.backend._args(name, args), client=client)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.client = self.backend.async_client()
+        self._script = self.client.register_script(SCRIPT)
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name=f"pushapp-presence-{self.node}"),
+            asyncio.create_task(self._heartbeat_loop(), name=f"pushapp-heartbeat-{self.node}"),
+        ]
+        await self._commit([])
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self._call("drop", self.node)
+        except Exception:
+            logger.warning("pushapp: could not remove presence of %s; it expires on its own", self.node)
+
+    # -- the queue -------------------------------------------------------------------------------------
+
+    async def _commit(self, commands: list[tuple[Any, ...]]) -> None:
+        """Queue ``commands`` and wait until the batch holding them is written."""
+        self._queue += commands
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            commands, self._queue = self._queue, []
+            waiters, self._waiters = self._waiters, []
+            try:
+                if self._resync:
+                    await self._write_everything()
+                elif commands:
+                    pipe = self.client.pipeline(transaction=False)
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis is away: the hub keeps serving; the next heartbeat writes everything again.
+                logger.warning("pushapp: presence write failed; will resync", exc_info=True)
+                self._resync = True
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _write_everything(self) -> None:
+        """Replace this node's keys with the hub's state, atomically (MULTI/EXEC)."""
+        pipe = self.client.pipeline(transaction=True)
+        await self._call("drop", self.node, client=pipe)
+        for conn in list(self.hub.clients.values()):
+            for command in self._connection_commands(conn):
+                pipe.execute_command(*command)
+        await self._call("register", self.node, *self.hub.info_pairs(), client=pipe)
+        await pipe.execute()
+        self._resync = False
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(push_settings.PRESENCE_TTL / 3)
+            try:
+                known = await self._call("heartbeat", self.node, *self.hub.info_pairs())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("pushapp: presence heartbeat failed", exc_info=True)
+                self._resync = True
+                continue
+            if not known:
+                logger.warning("pushapp: presence of %s was lost (Redis restarted?); resyncing", self.node)
+                self._resync = True
+            if self._resync:
+                await self._commit([])
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    def _connection_commands(self, conn: Connection) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = [("HSET", self._key("c"), conn.client_id, conn.uid or "")]
+        if conn.uid is not None:
+            commands += [
+                ("SADD", self._key("u:" + _sha1(conn.uid)), conn.client_id),
+                ("SADD", self._key("uids"), conn.uid),
+            ]
+        for group in conn.groups:
+            commands += self._join_commands(conn, group)
+        if conn.session:
+            commands.append(("HSET", self._key("s"), conn.client_id, dumps(conn.session)))
+        return commands
+
+    def _join_commands(self, conn: Connection, group: str) -> list[tuple[Any, ...]]:
+        return [
+            ("SADD", self._key("g:" + _sha1(group)), conn.client_id),
+            ("SADD", self._key("groups"), group),
+        ]
+
+    def _leave_commands(self, cid: str, group: str) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = [("SREM", self._key("g:" + _sha1(group)), cid)]
+        if group not in self.hub.groups:
+            commands.append(("SREM", self._key("groups"), group))
+        return commands
+
+    def _unbind_commands(self, cid: str, uid: str) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = [("SREM", self._key("u:" + _sha1(uid)), cid)]
+        if uid not in self.hub.uids:
+            commands.append(("SREM", self._key("uids"), uid))
+        return commands
+
+    async def connected(self, conn: Connection) -> None:
+        await self._commit(self._connection_commands(conn))
+
+    async def disconnected(self, conn: Connection, uid: str | None, groups: list[str]) -> None:
+        commands: list[tuple[Any, ...]] = [
+            ("HDEL", self._key("c"), conn.client_id),
+            ("HDEL", self._key("s"), conn.client_id),
+        ]
+        if uid is not None:
+            commands += self._unbind_commands(conn.client_id, uid)
+        for group in groups:
+            commands += self._leave_commands(conn.client_id, group)
+        await self._commit(commands)
+
+    async def joined(self, conn: Connection, group: str) -> None:
+        await self._commit(self._join_commands(conn, group))
+
+    async def left(self, conn: Connection, group: str) -> None:
+        await self._commit(self._leave_commands(conn.client_id, group))
+
+    async def bound(self, conn: Connection, old_uid: str | None) -> None:
+        commands: list[tuple[Any, ...]] = [("HSET", self._key("c"), conn.client_id, conn.uid or "")]
+        if old_uid is not None:
+            commands += self._unbind_commands(conn.client_id, old_uid)
+        if conn.uid is not None:
+            commands += [
+                ("SADD", self._key("u:" + _sha1(conn.uid)), conn.client_id),
+                ("SADD", self._key("uids"), conn.uid),
+            ]
+        await self._commit(commands)
+
+    async def session_changed(self, conn: Connection) -> None:
+        if conn.session:
+            await self._commit([("HSET", self._key("s"), conn.client_id, dumps(conn.session))])
+        else:
+            await self._commit([("HDEL", self._key("s"), conn.client_id)])
+
+    async def ungrouped(self, group: str, conns: list[Connection]) -> None:
+        await self._commit([("DEL", self._key("g:" + _sha1(group))), ("SREM", self._key("groups"), group)])
