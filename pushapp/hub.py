@@ -101,7 +101,12 @@ class Hub:
         await self._hold([ALL_GROUP])
         self.presence = get_backend().writer(self)
         await self.presence.start()
+        daphne.on_shutdown(self._shutdown)
         self.ready.set()
+
+    async def _shutdown(self) -> None:
+        if _hubs.discard(self):
+            await self.stop()
 
     def info_pairs(self) -> list[str]:
         """This process as ``manage.py pushstats`` shows it, as field/value pairs."""
@@ -174,7 +179,10 @@ class Hub:
         try:
             if message is not None:
                 await conn.send(message)
-            await conn.send(close_event(code))
+            if conn.protocol is not None:
+                daphne.close(conn.protocol, code)
+            else:
+                await conn.send(close_event(code))
         except Exception:  # the socket may already be gone; closing it is all we wanted
             logger.debug("closing %s failed", conn.client_id, exc_info=True)
 
@@ -434,8 +442,12 @@ class Hub:
             expiry = getattr(self.layer, "group_expiry", None)
             if expiry and now - refreshed > expiry / 2:
                 refreshed = now
-                for name in list(self._joined):
-                    await self.layer.group_add(name, self.channel)
+                await self.rejoin_layer_groups()
+
+    async def rejoin_layer_groups(self) -> None:
+        """Join our layer groups again: before channels-redis expires them, and after Redis lost them."""
+        for name in list(self._joined):
+            await self.layer.group_add(name, self.channel)
 
 
 _hubs: PerLoop[Hub] = PerLoop()

@@ -71,6 +71,14 @@ class PerLoop(Generic[S]):
         self._forget(full_key)
         return item
 
+    def discard(self, item: S) -> bool:
+        """Forget ``item`` wherever it is; False if it was not known (already stopped)."""
+        for key, known in list(self._items.items()):
+            if known is item:
+                self._forget(key)
+                return True
+        return False
+
     def _forget(self, full_key: tuple[asyncio.AbstractEventLoop, Hashable]) -> None:
         self._items.pop(full_key, None)
         self._starting.pop(full_key, None)

@@ -153,14 +153,18 @@ elseif op == 'all_group_members' then
   for _, group in ipairs(groups) do out[#out + 1] = group; out[#out + 1] = index[group].list end
   return out
 elseif op == 'nodes' then
-  -- flat list: node, seconds since its heartbeat, {info field/value pairs}, ...
+  -- flat list: node, seconds since its heartbeat, {info field/value pairs}, ... (delivered and dropped
+  -- are as of the last heartbeat)
   local out = {}
   for _, entry in ipairs(redis.call('ZRANGE', NODES, 0, -1, 'WITHSCORES')) do out[#out + 1] = entry end
   local result = {}
   for i = 1, #out, 2 do
     result[#result + 1] = out[i]
     result[#result + 1] = tostring(now - tonumber(out[i + 1]))
-    result[#result + 1] = redis.call('HGETALL', nk(out[i], 'i'))
+    local info = redis.call('HGETALL', nk(out[i], 'i'))
+    info[#info + 1] = 'clients'  -- live, not as of the last heartbeat
+    info[#info + 1] = tostring(redis.call('HLEN', nk(out[i], 'c')))
+    result[#result + 1] = info
   end
   return result
 end

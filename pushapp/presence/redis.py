@@ -189,16 +189,16 @@ class RedisWriter(Writer):
         while True:
             await asyncio.sleep(push_settings.PRESENCE_TTL / 3)
             try:
-                known = await self._call("heartbeat", self.node, *self.hub.info_pairs())
+                if not await self._call("heartbeat", self.node, *self.hub.info_pairs()):
+                    logger.warning("pushapp: presence of %s was lost (Redis restart?); resyncing", self.node)
+                    self._resync = True
+                    await self.hub.rejoin_layer_groups()  # a layer keeping groups in Redis lost them too
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("pushapp: presence heartbeat failed", exc_info=True)
                 self._resync = True
                 continue
-            if not known:
-                logger.warning("pushapp: presence of %s was lost (Redis restarted?); resyncing", self.node)
-                self._resync = True
             if self._resync:
                 await self._commit([])
 

@@ -11,8 +11,11 @@ Daphne hands each application ``functools.partial(server.handle_reply, protocol)
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import struct
+import sys
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -51,7 +54,29 @@ def is_open(protocol: Any) -> bool:
     return bool(protocol.state == protocol.STATE_OPEN)
 
 
+def close(protocol: Any, code: int) -> None:
+    """Send a close frame with any code: autobahn's sendClose() refuses 1009 and 1012, its frame writer
+    does not."""
+    protocol.sendCloseFrame(code=code, isReply=False)
+
+
 def buffered_bytes(transport: Any) -> int:
     """Bytes written to the socket's transport but not yet taken by the kernel (Twisted's buffers)."""
     size: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     return size
+
+
+def on_shutdown(callback: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+    """Run ``callback`` when daphne shuts down gracefully (SIGTERM, SIGINT); False if not on daphne.
+
+    Daphne implements no ASGI lifespan; Twisted's reactor waits for its "before shutdown" triggers.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False) or "daphne.server" not in sys.modules:
+        return False
+    from twisted.internet.defer import Deferred
+
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(callback()))
+    )
+    return True

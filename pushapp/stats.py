@@ -1,0 +1,109 @@
+"""The live state of the cluster as ``manage.py pushstats`` shows it: a snapshot, and its text form.
+
+The JSON form of :func:`snapshot` is a stable, documented schema (docs/presence.md, version 1).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import queries
+from .presence import get_backend
+
+SCHEMA_VERSION = 1
+
+
+def snapshot(top: int = 10, group: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """Totals, one entry per server process, the largest groups, and optionally one group's members."""
+    now = time.time() if now is None else now
+    backend = get_backend()
+    flat = backend.op("nodes")
+    processes = []
+    for node, age, pairs in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
+        info = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        processes.append(
+            {
+                "node": node,
+                "host": info.get("host", "?"),
+                "pid": int(info.get("pid", 0)),
+                "clients": int(info.get("clients", 0)),
+                "uptime": round(now - float(info.get("started", now)), 1),
+                "delivered": int(info.get("delivered", 0)),
+                "dropped": int(info.get("dropped", 0)),
+                "heartbeat_age": round(float(age), 1),
+            }
+        )
+    counts = queries.get_all_group_client_id_count()
+    result: dict[str, Any] = {
+        "version": SCHEMA_VERSION,
+        "clients": queries.get_all_client_count(),
+        "uids": queries.get_all_uid_count(),
+        "groups": len(counts),
+        "processes": processes,
+        "top_groups": [
+            {"group": name, "clients": count}
+            for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+        ],
+    }
+    if group is not None:
+        sessions = queries.get_client_sessions_by_group(group)
+        result["group"] = {
+            "name": group,
+            "members": [
+                {"client_id": cid, "uid": queries.get_uid_by_client_id(cid), "session": session}
+                for cid, session in sorted(sessions.items())
+            ],
+        }
+    return result
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The text view, like ``php start.php status``."""
+    lines = [
+        f"clients: {data['clients']}   uids: {data['uids']}   groups: {data['groups']}   "
+        f"processes: {len(data['processes'])}",
+        "",
+    ]
+    lines += _table(
+        ["NODE", "HOST", "PID", "CLIENTS", "UPTIME", "DELIVERED", "DROPPED", "HEARTBEAT"],
+        [
+            [
+                p["node"],
+                p["host"],
+                str(p["pid"]),
+                str(p["clients"]),
+                _duration(p["uptime"]),
+                str(p["delivered"]),
+                str(p["dropped"]),
+                f"{p['heartbeat_age']:.1f}s ago",
+            ]
+            for p in data["processes"]
+        ],
+    )
+    if data["top_groups"]:
+        lines += [
+            "",
+            *_table(["GROUP", "CLIENTS"], [[g["group"], str(g["clients"])] for g in data["top_groups"]]),
+        ]
+    if "group" in data:
+        members = data["group"]["members"]
+        lines += ["", f"group {data['group']['name']!r}: {len(members)} member(s)"]
+        lines += _table(
+            ["CLIENT ID", "UID", "SESSION"],
+            [[m["client_id"], m["uid"] or "-", str(m["session"])] for m in members],
+        )
+    return "\n".join(lines) + "\n"
