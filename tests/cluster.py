@@ -41,9 +41,11 @@ class Cluster:
             raise RuntimeError("this cluster was started with producer=False")
         return self._producer
 
-    def add_server(self, extra_env: Mapping[str, str] | None = None, wait: bool = True) -> DaphneProcess:
-        """One more daphne on the same Redis, prefix and database (e.g. to replace a killed one)."""
-        server = DaphneProcess(self.config, {**self.extra_env, **(extra_env or {})}, wait=wait)
+    def add_server(
+        self, extra_env: Mapping[str, str] | None = None, wait: bool = True, port: int = 0
+    ) -> DaphneProcess:
+        """One more daphne on the same Redis, prefix and database (e.g. replacing a dead one, on its port)."""
+        server = DaphneProcess(self.config, {**self.extra_env, **(extra_env or {})}, wait=wait, port=port)
         self.servers.append(server)
         return server
 

@@ -146,10 +146,17 @@ atexit.register(kill_all)
 
 
 class DaphneProcess:
-    """``daphne tests.asgi:application`` on a port the kernel picks, found in daphne's log."""
+    """``daphne tests.asgi:application`` on ``port``; 0 (the default) lets the kernel pick one, found in
+    daphne's log. A fixed port brings a restarted server back where its clients reconnect to."""
 
-    def __init__(self, config: ProcessConfig, extra_env: Mapping[str, str] | None = None, wait: bool = True):
-        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "tests.asgi:application"]
+    def __init__(
+        self,
+        config: ProcessConfig,
+        extra_env: Mapping[str, str] | None = None,
+        wait: bool = True,
+        port: int = 0,
+    ):
+        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"]
         self.process = subprocess.Popen(
             args,
             cwd=REPO_ROOT,

@@ -1,5 +1,6 @@
 """Settings for the fast unit tests: one process, in-memory SQLite, in-memory channel layer."""
 
+from pathlib import Path
 from typing import Any
 
 SECRET_KEY = "pushapp-tests-not-a-secret"
@@ -18,12 +19,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # tests/ is not an installed app: its templates (the browser tests' page) need a DIRS entry.
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
     }
@@ -36,6 +40,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Fast hashing: tests create users, they don't need the hash to be expensive.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# tests.urls serves pushapp's static files itself (daphne serves none): the browser tests load pushapp.js.
+STATIC_URL = "/static/"
 
 ROOT_URLCONF = "tests.urls"
 ASGI_APPLICATION = "tests.asgi.application"

@@ -4,6 +4,7 @@ through a real Redis, on both channels-redis layers."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -188,3 +189,14 @@ def test_sync_helpers_hold_a_constant_number_of_redis_connections(
     finally:
         client.close()
     assert [socket.recv() for _ in range(350)] == ["x"] * 350
+
+
+def test_a_django_view_on_one_server_pushes_to_a_client_on_another(
+    cluster: ClusterFactory, layer: str, sockets: list[PushSocket]
+) -> None:
+    c = cluster(layer)
+    client = open_socket(sockets, c.servers[1].ws_url(), uid="reader")
+    for path, sender in (("push", "sync view"), ("apush", "async view")):
+        with urllib.request.urlopen(f"{c.servers[0].http_url}/{path}/reader/", timeout=10) as response:
+            assert json.load(response) == {"online": True}
+        assert client.recv() == {"from": sender}

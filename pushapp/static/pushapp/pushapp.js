@@ -79,6 +79,15 @@
       if (!o.lazy) this.connect();
     }
 
+    /* Whether a reconnect or a token refresh is waiting on a timer (false after 4001, 4004, 1000, close()). */
+    get reconnectScheduled() {
+      return this._retryTimer !== null;
+    }
+
+    get refreshScheduled() {
+      return this._refreshTimer !== null;
+    }
+
     on(name, fn) {
       this._handlers(name).push(fn);
       return this;
