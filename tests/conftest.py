@@ -19,11 +19,12 @@ from typing import Protocol
 
 import pytest
 
-from tests.cluster import Cluster
+from tests.cluster import LAYERS, Cluster
 from tests.processes import REPO_ROOT, ProcessConfig
 from tests.processes import kill_all as kill_processes
 from tests.redis_server import ExternalRedis, RedisServer
 from tests.redis_server import kill_all as kill_redis_servers
+from tests.wsclients import PushSocket
 
 INTEGRATION_FIXTURES = {"redis_server", "redis_url", "private_redis", "migrated_db", "cluster"}
 
@@ -72,6 +73,21 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         pytest.skip(ExternalRedis.skip_reason)
     with RedisServer(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture(params=LAYERS)
+def layer(request: pytest.FixtureRequest) -> str:
+    """Each channels-redis layer in turn: a cross-process test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[PushSocket]]:
+    """Real WebSocket clients a test opens, closed after it."""
+    opened: list[PushSocket] = []
+    yield opened
+    for socket in opened:
+        socket.close()
 
 
 @pytest.fixture

@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.cluster import LAYERS, Cluster
+from tests.cluster import Cluster
 from tests.conftest import ClusterFactory
 from tests.processes import ProducerError
 from tests.wsclients import PushSocket, closed_with
-
-
-@pytest.fixture(params=LAYERS)
-def layer(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sockets() -> Iterator[list[PushSocket]]:
-    opened: list[PushSocket] = []
-    yield opened
-    for socket in opened:
-        socket.close()
 
 
 def open_socket(sockets: list[PushSocket], url: str, **kwargs: object) -> PushSocket:

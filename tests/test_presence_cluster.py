@@ -7,12 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.cluster import LAYERS, Cluster
+from tests.cluster import Cluster
 from tests.conftest import ClusterFactory
 from tests.processes import REPO_ROOT
 from tests.redis_server import RedisServer
@@ -20,19 +17,6 @@ from tests.waiting import wait_until
 from tests.wsclients import PushSocket
 
 TTL = 2.0  # PRESENCE_TTL of these clusters: the bound a crash must be reflected within
-
-
-@pytest.fixture(params=LAYERS)
-def layer(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sockets() -> Iterator[list[PushSocket]]:
-    opened: list[PushSocket] = []
-    yield opened
-    for socket in opened:
-        socket.close()
 
 
 def settings_env(**values: Any) -> dict[str, str]:

@@ -1,0 +1,69 @@
+"""The benchmark harness (bench/, docs/performance.md) runs end to end, so it cannot rot unnoticed.
+
+``python -m bench --quick`` at tiny sizes (a handful of clients, a few messages): it starts its own Redis,
+servers, producers and client processes for both systems. Only completion, the result file's shape and
+zero lost messages are checked: a quick run's timings mean nothing, so nothing here asserts on them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration  # real processes; still part of the default `pytest` run
+
+TIMEOUT = 120  # a quick run takes about 10 s; this only bounds a hung one
+SYSTEMS = ("pushapp", "baseline")
+SYNC_MODES = ("thread", "wsgi", "worker")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    return completed, out
+
+
+def test_quick_run_completes_and_prints_the_table(
+    quick_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    completed, out = quick_run
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert "| workload | case | unit | pushapp | baseline | pushapp / baseline |" in completed.stdout
+    assert (out / "latest.png").stat().st_size > 0
+
+
+def test_result_file_has_every_workload_and_loses_nothing(
+    quick_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    completed, out = quick_run
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    results = json.loads((out / "latest.json").read_text())
+    assert {"timestamp", "machine", "options", "systems", "sync", "table", "targets"} <= results.keys()
+    for name in SYSTEMS:
+        system = results["systems"][name]
+        assert system["error"] is None, system
+        assert system["fanout"] and system["throughput"] and system["memory"] and system["unicast"]
+        for fanout in system["fanout"]:
+            assert fanout["lost"] == 0, fanout
+            assert all(r["complete"] and r["duplicates"] == 0 for r in fanout["repeats"]), fanout
+        for run in [*system["throughput"], system["unicast"]]:
+            assert run["complete"] and run["lost"] == 0 and run["received"] == run["expected"], run
+        assert system["memory"][0]["kb_per_connection"] is not None
+        assert system["presence"]["available"] is False
+        for mode in SYNC_MODES:
+            assert "us_per_call" in results["sync"][name][mode], results["sync"][name][mode]
+    assert all({"name", "target", "value", "met"} <= target.keys() for target in results["targets"])
