@@ -19,6 +19,7 @@ from .hub import hub_loops
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -87,3 +88,28 @@ def sync_twin(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     wrapper.__name__ = wrapper.__qualname__ = sync_name
     wrapper.__doc__ = f"Sync twin of :func:`{afunc.__name__}`. {afunc.__doc__ or ''}".strip()
     return wrapper
+
+
+def plan_twins(
+    plan: Callable[P, T],
+    arun: Callable[[T], Coroutine[Any, Any, R]],
+    run: Callable[[T], R],
+) -> tuple[Callable[P, Coroutine[Any, Any, R]], Callable[P, R]]:
+    """An async function and its sync twin that share ``plan`` (validation and preparation, written once)
+    and differ only in how they carry it out: ``arun`` awaited, or ``run`` from sync code.
+
+    ``plan`` is named ``_name``; the functions are ``aname`` and ``name``, with its docstring.
+    """
+    name = plan.__name__.lstrip("_")
+
+    async def afunc(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await arun(plan(*args, **kwargs))
+
+    def func(*args: P.args, **kwargs: P.kwargs) -> R:
+        refuse_running_loop(name)
+        return run(plan(*args, **kwargs))
+
+    for wrapper, wrapper_name in ((afunc, "a" + name), (func, name)):
+        functools.update_wrapper(wrapper, plan)
+        wrapper.__name__ = wrapper.__qualname__ = wrapper_name
+    return afunc, func

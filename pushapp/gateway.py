@@ -14,9 +14,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from channels.exceptions import ChannelFull
-
-from .bridge import sync_twin
+from .bridge import plan_twins, sync_twin
 from .layer import get_layer
 from .names import (
     ALL_GROUP,
@@ -31,6 +29,7 @@ from .names import (
     validate_group,
 )
 from .protocol import Payload, dumps, encode_payload
+from .publish import Op, apublish, publish
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
     aget_all_client_count,
@@ -106,30 +105,21 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-async def _send_to_hubs(client_ids: list[str], payload: Payload) -> None:
+def _to_hubs(client_ids: list[str], payload: Payload) -> list[Op]:
     """Route by client id: its first half names the hub that holds it, so no lookup is needed."""
-    layer = get_layer()
     by_node: dict[str, list[str]] = {}
     for client_id in client_ids:
         by_node.setdefault(node_of(client_id), []).append(client_id)
-    for node, ids in by_node.items():
-        try:
-            await layer.send(hub_channel(node), _push("cid", ids, payload))
-        except ChannelFull:
-            logger.warning(
-                "pushapp: dropped a message to %d client(s): hub %s is not reading", len(ids), node
-            )
+    return [("send", hub_channel(node), _push("cid", ids, payload)) for node, ids in by_node.items()]
 
 
-async def _send_to_layer_groups(
+def _to_layer_groups(
     kind: str, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
-) -> None:
+) -> list[Op]:
     if not keys:
-        return
-    layer = get_layer()
+        return []
     message = _push(kind, keys, payload, exclude)
-    for name in _unique(names):
-        await layer.group_send(name, message)
+    return [("group_send", name, message) for name in _unique(names)]
 
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
@@ -153,38 +143,48 @@ def _session(value: object) -> dict[str, Any]:
 # -- sends ---------------------------------------------------------------------------------------------
 
 
-async def asend_to_all(
+def _send_to_all(
     data: Any, client_ids: Iterable[str] | None = None, exclude: Iterable[str] | None = None
-) -> None:
+) -> list[Op]:
     """Send ``data`` to every connection, or only to ``client_ids``, minus ``exclude``."""
     payload = encode_payload(data)
     skip = validate_client_ids(exclude) if exclude is not None else []
     if client_ids is None:
-        await get_layer().group_send(ALL_GROUP, _push("all", None, payload, skip))
-        return
+        return [("group_send", ALL_GROUP, _push("all", None, payload, skip))]
     excluded = set(skip)
-    await _send_to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
+    return _to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
 
 
-async def asend_to_client(client_id: str, data: Any) -> None:
+def _send_to_client(client_id: str, data: Any) -> list[Op]:
     """Send ``data`` to one connection; an offline client silently gets nothing."""
-    cid = validate_client_id(client_id)
-    await _send_to_hubs([cid], encode_payload(data))
+    return _to_hubs([validate_client_id(client_id)], encode_payload(data))
 
 
-async def asend_to_uid(uid: str | int | Iterable[str | int], data: Any) -> None:
+def _send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
     """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
     uids = _unique(normalize_uid(u) for u in one_or_many(uid))
-    await _send_to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], encode_payload(data))
+    return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], encode_payload(data))
 
 
-async def asend_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> None:
+def _send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> list[Op]:
     """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy."""
     groups = _unique(validate_group(g) for g in one_or_many(group))
     skip = validate_client_ids(exclude) if exclude is not None else None
-    await _send_to_layer_groups(
-        "grp", groups, [group_layer_group(g) for g in groups], encode_payload(data), skip
-    )
+    names = [group_layer_group(g) for g in groups]
+    return _to_layer_groups("grp", groups, names, encode_payload(data), skip)
+
+
+def _ungroup(group: str) -> list[Op]:
+    """Empty ``group`` in every server process."""
+    name = validate_group(group)
+    return [("group_send", group_layer_group(name), {"type": "pushapp.ungroup", "g": name})]
+
+
+asend_to_all, send_to_all = plan_twins(_send_to_all, apublish, publish)
+asend_to_client, send_to_client = plan_twins(_send_to_client, apublish, publish)
+asend_to_uid, send_to_uid = plan_twins(_send_to_uid, apublish, publish)
+asend_to_group, send_to_group = plan_twins(_send_to_group, apublish, publish)
+aungroup, ungroup = plan_twins(_ungroup, apublish, publish)
 
 
 # -- per-connection operations -----------------------------------------------------------------------
@@ -220,12 +220,6 @@ async def aleave_group(client_id: str, group: str) -> bool:
     return bool(await _control("leave", client_id, validate_group(group)))
 
 
-async def aungroup(group: str) -> None:
-    """Empty ``group`` in every server process."""
-    name = validate_group(group)
-    await get_layer().group_send(group_layer_group(name), {"type": "pushapp.ungroup", "g": name})
-
-
 async def aset_session(client_id: str, session: Mapping[str, Any]) -> bool:
     """Replace the connection's session dict. False if the client is not online."""
     return bool(await _control("session_set", client_id, _session(session)))
@@ -242,17 +236,12 @@ async def aget_session(client_id: str) -> dict[str, Any] | None:
     return result
 
 
-send_to_all = sync_twin(asend_to_all)
-send_to_client = sync_twin(asend_to_client)
-send_to_uid = sync_twin(asend_to_uid)
-send_to_group = sync_twin(asend_to_group)
 close_client = sync_twin(aclose_client)
 destroy_client = sync_twin(adestroy_client)
 bind_uid = sync_twin(abind_uid)
 unbind_uid = sync_twin(aunbind_uid)
 join_group = sync_twin(ajoin_group)
 leave_group = sync_twin(aleave_group)
-ungroup = sync_twin(aungroup)
 set_session = sync_twin(aset_session)
 update_session = sync_twin(aupdate_session)
 get_session = sync_twin(aget_session)

@@ -7,13 +7,12 @@ trip per call whatever the number of server processes, through a sync Redis clie
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from .bridge import refuse_running_loop
+from .bridge import plan_twins
 from .names import normalize_uid, one_or_many, validate_client_id, validate_group
 from .presence import get_backend
 
@@ -30,23 +29,16 @@ class Plan(Generic[R]):
     finish: Callable[[Any], R]
 
 
+async def _aask(step: Plan[R]) -> R:
+    return step.finish(await get_backend().aop(step.op, *step.args))
+
+
+def _ask(step: Plan[R]) -> R:
+    return step.finish(get_backend().op(step.op, *step.args))
+
+
 def _twins(plan: Callable[P, Plan[R]]) -> tuple[Callable[P, Coroutine[Any, Any, R]], Callable[P, R]]:
-    """The async query and its sync twin, from one plan: validation and parsing are written once."""
-    name = plan.__name__.lstrip("_")
-
-    async def afunc(*args: P.args, **kwargs: P.kwargs) -> R:
-        step = plan(*args, **kwargs)
-        return step.finish(await get_backend().aop(step.op, *step.args))
-
-    def func(*args: P.args, **kwargs: P.kwargs) -> R:
-        refuse_running_loop(name)
-        step = plan(*args, **kwargs)
-        return step.finish(get_backend().op(step.op, *step.args))
-
-    for wrapper, wrapper_name in ((afunc, "a" + name), (func, name)):
-        functools.update_wrapper(wrapper, plan)
-        wrapper.__name__ = wrapper.__qualname__ = wrapper_name
-    return afunc, func
+    return plan_twins(plan, _aask, _ask)
 
 
 def _group_or_all(group: object) -> str:

@@ -202,5 +202,8 @@ def test_sync_sends_with_no_server_raise_nothing_and_reuse_one_loop() -> None:
 
 
 def test_twins_have_names_and_docs() -> None:
-    assert gateway.send_to_uid.__name__ == "send_to_uid"
-    assert "asend_to_uid" in (gateway.send_to_uid.__doc__ or "")
+    assert (gateway.send_to_uid.__name__, gateway.asend_to_uid.__name__) == ("send_to_uid", "asend_to_uid")
+    assert gateway.send_to_uid.__doc__ == gateway.asend_to_uid.__doc__
+    assert "tabs" in (gateway.send_to_uid.__doc__ or "")
+    assert gateway.join_group.__name__ == "join_group"
+    assert "ajoin_group" in (gateway.join_group.__doc__ or "")

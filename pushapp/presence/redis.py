@@ -62,6 +62,7 @@ class RedisBackend(Backend):
         with self._lock:
             if self._sync is None:
                 self._sync = redis.Redis.from_url(self.url, **self.options)
+                self._sync_script = self._sync.register_script(SCRIPT)
             return self._sync
 
     def async_client(self) -> aredis.Redis:
@@ -81,7 +82,8 @@ class RedisBackend(Backend):
             await client.aclose()
 
     def op(self, name: str, *args: str) -> Any:
-        return _decode(self.sync_client().register_script(SCRIPT)(args=self._args(name, args)))
+        self.sync_client()
+        return _decode(self._sync_script(args=self._args(name, args)))
 
     async def aop(self, name: str, *args: str) -> Any:
         script = self.async_client().register_script(SCRIPT)
