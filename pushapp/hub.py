@@ -366,9 +366,7 @@ class Hub:
                         continue
                     if frame is None:
                         frame = daphne.encode_frame(*payload)
-                    transport = protocol.transport
-                    transport.write(frame)
-                    if daphne.buffered_bytes(transport) > limit:
+                    if daphne.write(protocol.transport, frame) > limit:
                         slow.append(conn)
                 else:
                     if event is None:

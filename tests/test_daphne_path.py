@@ -1,0 +1,104 @@
+"""The daphne write path: one pre-encoded frame written to each socket, Twisted's buffer for the rest,
+and the slow-client policy (close 4005, counted as dropped), on stand-ins for Twisted's objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from pushapp.hub import Connection, Hub
+from pushapp.servers.daphne import encode_frame, write
+
+
+class FakeSocket:
+    def __init__(self, takes: int | None) -> None:
+        self.takes = takes  # bytes the kernel accepts per send; None: everything
+        self.sent = b""
+
+    def send(self, data: bytes) -> int:
+        n = len(data) if self.takes is None else min(self.takes, len(data))
+        self.sent += data[:n]
+        return n
+
+
+class FakeTransport:
+    """The attributes of twisted.internet.tcp.Connection that the write path reads."""
+
+    TLS = False
+    connected = True
+    disconnecting = False
+
+    def __init__(self, takes: int | None = None) -> None:
+        self.socket = FakeSocket(takes)
+        self.dataBuffer = b""
+        self.offset = 0
+        self._tempDataLen = 0
+        self.buffered: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffered.append(data)
+        self._tempDataLen += len(data)
+
+
+class FakeProtocol:
+    STATE_OPEN = 3
+
+    def __init__(self, transport: FakeTransport) -> None:
+        self.transport = transport
+        self.state = self.STATE_OPEN
+        self.closed_with: int | None = None
+
+    def sendCloseFrame(self, code: int, isReply: bool) -> None:
+        self.closed_with = code
+        self.state = 2
+
+
+def test_frames() -> None:
+    assert encode_frame("hi", None) == b"\x81\x02hi"
+    assert encode_frame(None, b"\x00") == b"\x82\x01\x00"
+    assert encode_frame("x" * 200, None)[:4] == b"\x81\x7e\x00\xc8"
+    assert encode_frame("x" * 70000, None)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
+
+
+def test_write_goes_to_the_socket_and_buffers_the_rest() -> None:
+    whole = FakeTransport()
+    assert write(whole, b"abc") == 0
+    assert (whole.socket.sent, whole.buffered) == (b"abc", [])
+    partial = FakeTransport(takes=1)
+    assert write(partial, b"abc") == 2
+    assert (partial.socket.sent, partial.buffered) == (b"a", [b"bc"])
+    assert write(partial, b"def") == 5  # something is buffered: keep the order, buffer it all
+    assert partial.buffered == [b"bc", b"def"]
+
+
+@override_settings(PUSHAPP={"MAX_BUFFERED_BYTES": 10})
+async def test_a_client_that_does_not_read_is_closed_4005_and_counted() -> None:
+    hub = Hub(layer=None)
+    fast, slow = FakeProtocol(FakeTransport()), FakeProtocol(FakeTransport(takes=0))
+
+    async def send(event: dict[str, Any]) -> None:
+        raise AssertionError("the daphne path does not use the ASGI send")
+
+    conns = [Connection("f" * 48, send, None, fast), Connection("s" * 48, send, None, slow)]
+    for conn in conns:
+        hub.clients[conn.client_id] = conn
+    await hub.deliver(conns, ("0123456789", None))  # 12 bytes framed: over the limit only if unsent
+    assert fast.transport.socket.sent == b"\x81\x0a0123456789"
+    assert slow.closed_with == 4005
+    assert (hub.delivered, hub.dropped) == (2, 1)
+    assert list(hub.clients) == ["f" * 48]
+
+
+@pytest.mark.parametrize("state", [2, 1])
+async def test_closing_sockets_are_skipped(state: int) -> None:
+    hub = Hub(layer=None)
+    protocol = FakeProtocol(FakeTransport())
+    protocol.state = state
+
+    async def send(event: dict[str, Any]) -> None:
+        raise AssertionError
+
+    await hub.deliver([Connection("a" * 48, send, None, protocol)], ("x", None))
+    assert (protocol.transport.socket.sent, hub.delivered) == (b"", 0)
