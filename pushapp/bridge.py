@@ -76,13 +76,18 @@ def refuse_running_loop(sync_name: str) -> None:
     )
 
 
-def sync_twin(afunc: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
-    """Make the sync function of an ``a``-prefixed coroutine function."""
+def sync_twin(
+    afunc: Callable[P, Coroutine[Any, Any, R]], before: Callable[[], None] | None = None
+) -> Callable[P, R]:
+    """Make the sync function of an ``a``-prefixed coroutine function; ``before`` runs first, in the
+    caller's thread (e.g. to write out queued sends the operation must come after)."""
     sync_name = afunc.__name__[1:]
 
     @functools.wraps(afunc)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         refuse_running_loop(sync_name)
+        if before is not None:
+            before()
         return asyncio.run_coroutine_threadsafe(afunc(*args, **kwargs), target_loop()).result()
 
     wrapper.__name__ = wrapper.__qualname__ = sync_name

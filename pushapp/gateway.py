@@ -29,7 +29,7 @@ from .names import (
     validate_group,
 )
 from .protocol import Payload, dumps, encode_payload
-from .publish import Op, apublish, publish
+from .publish import Op, apublish, flush, publish
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
     aget_all_client_count,
@@ -188,6 +188,7 @@ aungroup, ungroup = plan_twins(_ungroup, apublish, publish)
 
 
 # -- per-connection operations -----------------------------------------------------------------------
+# Their sync forms first write out this thread's queued sync sends, so they come after them.
 
 
 async def aclose_client(client_id: str, message: Any = None) -> bool:
@@ -236,15 +237,15 @@ async def aget_session(client_id: str) -> dict[str, Any] | None:
     return result
 
 
-close_client = sync_twin(aclose_client)
-destroy_client = sync_twin(adestroy_client)
-bind_uid = sync_twin(abind_uid)
-unbind_uid = sync_twin(aunbind_uid)
-join_group = sync_twin(ajoin_group)
-leave_group = sync_twin(aleave_group)
-set_session = sync_twin(aset_session)
-update_session = sync_twin(aupdate_session)
-get_session = sync_twin(aget_session)
+close_client = sync_twin(aclose_client, before=flush)
+destroy_client = sync_twin(adestroy_client, before=flush)
+bind_uid = sync_twin(abind_uid, before=flush)
+unbind_uid = sync_twin(aunbind_uid, before=flush)
+join_group = sync_twin(ajoin_group, before=flush)
+leave_group = sync_twin(aleave_group, before=flush)
+set_session = sync_twin(aset_session, before=flush)
+update_session = sync_twin(aupdate_session, before=flush)
+get_session = sync_twin(aget_session, before=flush)
 
 __all__ = [
     "aare_uids_online",
@@ -287,6 +288,7 @@ __all__ = [
     "bind_uid",
     "close_client",
     "destroy_client",
+    "flush",
     "get_all_client_count",
     "get_all_client_id_list",
     "get_all_client_sessions",

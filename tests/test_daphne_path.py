@@ -3,6 +3,7 @@ and the slow-client policy (close 4005, counted as dropped), on stand-ins for Tw
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -85,9 +86,13 @@ async def test_a_client_that_does_not_read_is_closed_4005_and_counted() -> None:
     for conn in conns:
         hub.clients[conn.client_id] = conn
     await hub.deliver(conns, ("0123456789", None))  # 12 bytes framed: over the limit only if unsent
-    assert fast.transport.socket.sent == b"\x81\x0a0123456789"
+    await hub.deliver(conns, ("abc", None))
+    assert fast.transport.socket.sent == b""  # queued until the end of this loop iteration
+    hub.flush_writes()
+    assert fast.transport.socket.sent == b"\x81\x0a0123456789\x81\x03abc"  # one write for both
+    assert (hub.delivered, hub.dropped) == (4, 2)
+    await asyncio.gather(*hub._tasks_running)
     assert slow.closed_with == 4005
-    assert (hub.delivered, hub.dropped) == (2, 1)
     assert list(hub.clients) == ["f" * 48]
 
 
@@ -101,4 +106,5 @@ async def test_closing_sockets_are_skipped(state: int) -> None:
         raise AssertionError
 
     await hub.deliver([Connection("a" * 48, send, None, protocol)], ("x", None))
+    hub.flush_writes()
     assert (protocol.transport.socket.sent, hub.delivered) == (b"", 0)
