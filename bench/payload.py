@@ -1,0 +1,23 @@
+"""The benchmark message: the same bytes for both systems, carrying its run, sequence and send time.
+
+``{"r":<run>,"t":<time.time() at the send call>,"s":<seq>,"p":"xxx…"}`` padded to the wanted size.
+Clients recognise a run by the prefix ``{"r":<run>,`` (a bytes comparison, no JSON parsing), so a late
+message from an earlier run is never counted; they parse the JSON only when they need ``t``.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def message(run: int, seq: int, sent_at: float, size: int = 100) -> str:
+    head = f'{{"r":{run},"t":{sent_at:.6f},"s":{seq},"p":"'
+    return head + "x" * max(size - len(head) - 2, 0) + '"}'
+
+
+def run_prefix(run: int) -> bytes:
+    return f'{{"r":{run},'.encode("ascii")
+
+
+def sent_at(payload: bytes) -> float:
+    return float(json.loads(payload)["t"])

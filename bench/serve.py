@@ -1,0 +1,122 @@
+"""Run one ASGI server in this very process (so its pid is the one to measure and profile).
+
+``python -m bench.serve daphne|uvicorn <module:app> <port>``. Raises the open-file limit first, then runs
+the server with WebSocket keepalive pings pushed out of the measurement window (both systems alike),
+no access log, and a listen backlog large enough for thousands of clients connecting at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from bench.gclog import GC_LOG_MS, GC_LOG_PREFIX
+from bench.lifetime import die_with_parent, raise_nofile_limit
+
+BACKLOG = 4096
+NO_PING = 86400  # seconds: daphne has no "off" for its keepalive pings
+TRACE_PREFIX = "bench.serve tracemalloc:"
+
+
+def run_daphne(app: str, port: int) -> None:
+    from daphne.cli import CommandLineInterface
+
+    endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"
+    argv = ["-e", endpoint, "--access-log", "/dev/null", "--ping-interval", str(NO_PING), app]
+    CommandLineInterface().run(argv)
+
+
+def run_uvicorn(app: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        backlog=BACKLOG,
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+    )
+
+
+def log_slow_gc() -> None:
+    """Log every garbage-collector pass slower than GC_LOG_MS (bench/gclog.py reads the lines back).
+
+    With thousands of connections a full collection walks every object they hold, and the server does
+    nothing else meanwhile: the pause shows up in the latencies, and this says when and how long.
+    """
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = (time.perf_counter() - started[0]) * 1000
+        if took >= GC_LOG_MS:
+            print(
+                f"{GC_LOG_PREFIX} at={time.time():.6f} generation={info['generation']} ms={took:.2f} "
+                f"collected={info['collected']}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    gc.callbacks.append(callback)
+
+
+def trace_memory_on_signal() -> None:
+    """Diagnostics, off unless BENCH_TRACEMALLOC=1 (tracing slows the server down): the first SIGUSR1
+    takes a tracemalloc snapshot, each later one logs how much each source file's allocations grew
+    since then. Used to see what an idle connection holds (docs/performance.md)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    first: list[tracemalloc.Snapshot] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        if not first:
+            first.append(snapshot)
+            print(f"{TRACE_PREFIX} reference snapshot taken", file=sys.stderr, flush=True)
+            return
+        for stat in snapshot.compare_to(first[0], "filename"):
+            if stat.size_diff > 0:
+                where = stat.traceback[0].filename
+                print(
+                    f"{TRACE_PREFIX} {stat.size_diff} {stat.count_diff} {where}", file=sys.stderr, flush=True
+                )
+        print(f"{TRACE_PREFIX} end", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGUSR1, on_signal)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("server", choices=["daphne", "uvicorn"])
+    parser.add_argument("app")
+    parser.add_argument("port", type=int)
+    args = parser.parse_args()
+    die_with_parent()
+    raise_nofile_limit()
+    log_slow_gc()
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        trace_memory_on_signal()
+    sys.path.insert(0, ".")
+    if args.server == "daphne":
+        run_daphne(args.app, args.port)
+    else:
+        run_uvicorn(args.app, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
