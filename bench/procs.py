@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import http.client
 import json
 import os
 import queue
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tests.processes import answers_http
 from tests.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -163,21 +163,6 @@ class Child:
         self._log.close()
 
 
-def _answers_http(port: int, process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Poll until the server answers an HTTP request (any status), exits, or the deadline passes."""
-    while process.poll() is None and time.monotonic() < deadline:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
-        try:
-            connection.request("GET", "/bench-readiness-probe/")
-            connection.getresponse().read()
-            return True
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.05)
-        finally:
-            connection.close()
-    return False
-
-
 class Server:
     """``python -m bench.serve <server> <app> <port>``: the server runs in that very process (its pid is
     the one measured and profiled)."""
@@ -191,7 +176,7 @@ class Server:
             self.port = free_port()
             args = ["-m", "bench.serve", server, APPS[environment.system], str(self.port)]
             self.process = spawn(args, environment.env(server), self._log, pipes=False)
-            if _answers_http(self.port, self.process, time.monotonic() + START_TIMEOUT):
+            if answers_http(self.port, time.monotonic() + START_TIMEOUT, self.process):
                 return
             errors.append(f"exit code {_kill(self.process)}")
         self._log.close()

@@ -112,7 +112,7 @@ def _end(process: subprocess.Popen[bytes], kill: bool) -> int:
         return process.wait()
 
 
-def _answers_http(port: int, deadline: float, process: subprocess.Popen[bytes]) -> bool:
+def answers_http(port: int, deadline: float, process: subprocess.Popen[bytes]) -> bool:
     """Poll until the server on ``port`` answers an HTTP request (any status), it exits, or the deadline."""
     while process.poll() is None and time.monotonic() < deadline:
         connection = http.client.HTTPConnection(
@@ -181,7 +181,7 @@ class DaphneProcess:
         if self._port is None:
             deadline = time.monotonic() + timeout
             match = self._out.wait_for(_LISTENING, timeout)
-            if match is None or not _answers_http(int(match.group(1)), deadline, self.process):
+            if match is None or not answers_http(int(match.group(1)), deadline, self.process):
                 code = self.kill()
                 raise RuntimeError(f"daphne did not start serving (exit code {code}):\n{self.output()}")
             self._port = int(match.group(1))
