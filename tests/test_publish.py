@@ -1,0 +1,56 @@
+"""Sync sends on the pub/sub layer: queued and written in order by one thread; flush() reports failures."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import redis
+from channels.layers import get_channel_layer
+from django.test import override_settings
+
+from pushapp import gateway
+from pushapp.exceptions import InvalidUid, PushappError
+
+
+def pubsub_layers(url: str) -> dict[str, dict[str, object]]:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [url], "prefix": "publish-test"},
+        }
+    }
+
+
+def test_queued_sends_arrive_in_order_and_flush_waits(redis_url: str) -> None:
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe("publish-test__group__pushapp.all")
+    listener.get_message(timeout=5)  # the subscribe confirmation
+    try:
+        with override_settings(CHANNEL_LAYERS=pubsub_layers(redis_url)):
+            for i in range(500):
+                gateway.send_to_all(str(i))
+            gateway.flush(timeout=10)
+            layer = get_channel_layer()
+            seen = []
+            while len(seen) < 500 and (message := listener.get_message(timeout=5)) is not None:
+                seen.append(layer.deserialize(message["data"])["t"])
+    finally:
+        listener.close()
+    assert seen == [str(i) for i in range(500)]
+
+
+def test_bad_input_still_raises_at_the_call(redis_url: str) -> None:
+    with override_settings(CHANNEL_LAYERS=pubsub_layers(redis_url)), pytest.raises(InvalidUid):
+        gateway.send_to_uid(None, "x")  # type: ignore[arg-type]
+
+
+def test_flush_reports_sends_redis_did_not_take() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    with override_settings(CHANNEL_LAYERS=pubsub_layers(f"redis://127.0.0.1:{port}/0")):
+        gateway.send_to_uid("u", "lost")  # queued: returns at once
+        with pytest.raises(PushappError, match="could not be written"):
+            gateway.flush(timeout=30)
+        gateway.flush(timeout=30)  # reported once
