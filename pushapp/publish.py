@@ -18,7 +18,6 @@ import weakref
 from collections import deque
 from typing import Any
 
-import redis
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
@@ -95,6 +94,7 @@ class DirectPublisher:
     MAX_PENDING = 10_000
 
     def __init__(self, layer: Any, config: dict[str, Any]) -> None:
+        import redis  # only with channels-redis, whose layer this publishes for
         from channels_redis.utils import _consistent_hash, decode_hosts
 
         self.serialize = layer.serialize

@@ -21,7 +21,6 @@ _backend: Backend | None = None
 
 def _build() -> Backend:
     from .memory import MemoryBackend
-    from .redis import RedisBackend
 
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
     layer: dict[str, Any] = layers.get(push_settings.CHANNEL_LAYER, {})
@@ -30,6 +29,8 @@ def _build() -> Backend:
         kind = "redis" if str(layer.get("BACKEND", "")).startswith("channels_redis.") else "memory"
     if kind == "memory":
         return MemoryBackend()
+    from .redis import RedisBackend  # needs the redis extra
+
     return RedisBackend.from_layer_config(layer.get("CONFIG", {}))
 
 
