@@ -176,14 +176,20 @@ class Hub:
         await self._release(names)
         return True
 
-    async def close(self, conn: Connection, code: int, message: dict[str, Any] | None = None) -> None:
+    async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
+        """Forget ``conn``, then send ``message`` (if any) and the close frame after anything still queued."""
         await self.disconnect(conn)
         try:
-            if message is not None:
-                await conn.send(message)
             if conn.protocol is not None:
+                frames = self._outbox.pop(conn, [])  # pushes of this loop iteration go out first
+                if message is not None:
+                    frames.append(daphne.encode_frame(*message))
+                if frames and daphne.is_open(conn.protocol):
+                    daphne.write(conn.protocol.transport, b"".join(frames))
                 daphne.close(conn.protocol, code)
             else:
+                if message is not None:
+                    await conn.send(send_event(message))
                 await conn.send(close_event(code))
         except Exception:  # the socket may already be gone; closing it is all we wanted
             logger.debug("closing %s failed", conn.client_id, exc_info=True)
@@ -362,8 +368,6 @@ class Hub:
             protocol = conn.protocol
             try:
                 if protocol is not None:
-                    if not daphne.is_open(protocol):
-                        continue
                     if frame is None:
                         frame = daphne.encode_frame(*payload)
                     frames = outbox.get(conn)
@@ -391,6 +395,9 @@ class Hub:
         self._flush_scheduled = False
         limit = push_settings.MAX_BUFFERED_BYTES
         for conn, frames in outbox.items():
+            if not daphne.is_open(conn.protocol):  # closing since: checked once per connection, not per frame
+                self.delivered -= len(frames)
+                continue
             try:
                 if (
                     daphne.write(conn.protocol.transport, frames[0] if len(frames) == 1 else b"".join(frames))
@@ -442,7 +449,7 @@ class Hub:
             conn.session.update(arg)
             await self.presence.session_changed(conn)
         elif op == "close":
-            await self.close(conn, CloseCode.NORMAL, None if arg is None else send_event((arg[0], arg[1])))
+            await self.close(conn, CloseCode.NORMAL, None if arg is None else (arg[0], arg[1]))
         elif op == "destroy":
             await self.close(conn, CloseCode.DESTROYED)
         else:

@@ -108,3 +108,20 @@ async def test_closing_sockets_are_skipped(state: int) -> None:
     await hub.deliver([Connection("a" * 48, send, None, protocol)], ("x", None))
     hub.flush_writes()
     assert (protocol.transport.socket.sent, hub.delivered) == (b"", 0)
+
+
+async def test_close_sends_queued_pushes_then_the_message_then_the_close_frame() -> None:
+    hub = Hub(layer=None)
+    protocol = FakeProtocol(FakeTransport())
+
+    async def send(event: dict[str, Any]) -> None:
+        raise AssertionError("the daphne path does not use the ASGI send")
+
+    conn = Connection("c" * 48, send, None, protocol)
+    hub.clients[conn.client_id] = conn
+    await hub.deliver([conn], ("push", None))
+    await hub.close(conn, 1000, ("bye", None))
+    assert protocol.transport.socket.sent == b"\x81\x04push\x81\x03bye"
+    assert protocol.closed_with == 1000
+    hub.flush_writes()  # nothing is left queued to follow the close frame
+    assert protocol.transport.socket.sent == b"\x81\x04push\x81\x03bye"
