@@ -26,7 +26,7 @@ from bench.procs import Environment, Server, kill_all
 from bench.senders import SYSTEMS
 from bench.serve import TRACE_PREFIX
 from bench.sysinfo import rss_kb
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 _STAT = re.compile(re.escape(TRACE_PREFIX) + r" (\d+) (-?\d+) (.*)$")
 SNAPSHOT_TIMEOUT = 120.0

@@ -24,7 +24,7 @@ from bench.procs import REPO_ROOT, Child, ChildError, Environment, Server, kill_
 from bench.profile import Recording, py_spy, summarize
 from bench.synccost import FLOOR, MODES
 from bench.workloads import Rig
-from tests.redis_server import RedisServer, find_redis_server
+from tests.support.redis_server import RedisServer, find_redis_server
 
 Say = Callable[[str], None]
 SYNC_TIMEOUT = 900.0

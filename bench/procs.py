@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tests.processes import answers_http
-from tests.redis_server import free_port
+from tests.support.processes import answers_http
+from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {"pushapp": "bench.settings_pushapp", "baseline": "bench.settings_baseline"}

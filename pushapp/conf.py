@@ -1,118 +1,136 @@
-"""The ``PUSHAPP`` settings dict, read at access time so ``override_settings`` just works."""
+"""The ``PUSHAPP`` settings dict, read at access time so ``override_settings`` just works.
+
+Each setting is described once, in :data:`SETTINGS`: its default, the types it accepts, how it is read
+and what it is for. That table drives the defaults, the typed attributes of :data:`push_settings` and the
+system checks (:mod:`pushapp.checks`), so the three cannot disagree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings as django_settings
 
-DEFAULTS: dict[str, Any] = {
-    # URL path of the push WebSocket, without a leading slash.
-    "PATH": "ws/push/",
-    # Alias in CHANNEL_LAYERS that pushapp sends over.
-    "CHANNEL_LAYER": "default",
-    # Seconds a connection token stays valid after it was issued.
-    "TOKEN_MAX_AGE": 3600,
-    # Salt of the signature; change it to invalidate every token at once.
-    "TOKEN_SALT": "pushapp.token",
-    # Dotted path of the class that turns credentials into an Identity.
-    "AUTHENTICATOR": "pushapp.auth.TokenAuthenticator",
-    # Seconds a new connection has to authenticate.
-    "AUTH_TIMEOUT": 10.0,
-    # Whether a connection may authenticate with no credentials at all.
-    "ALLOW_ANONYMOUS": False,
-    # Whether ?token=… in the URL is accepted (it ends up in access logs).
-    "ALLOW_QUERY_TOKEN": False,
-    # Largest frame, in bytes, a client may send; larger closes with 1009.
-    "MAX_FRAME_SIZE": 65536,
-    # Seconds between client pings (0: pings are not required).
-    "PING_INTERVAL": 25.0,
-    # Missed intervals before a silent connection is closed with 4000 (0: never).
-    "PING_NOT_RESPONSE_LIMIT": 3,
-    # Seconds to wait for a server process to answer a join, bind or session call.
-    "CONTROL_TIMEOUT": 5.0,
-    # Where presence lives: "auto" (Redis with channels-redis, else memory), "memory" or "redis".
-    "PRESENCE": "auto",
-    # Redis URL of the presence data; None uses the channel layer's first Redis.
-    "PRESENCE_REDIS_URL": None,
-    # Seconds after which a server process that stopped heartbeating vanishes from every answer.
-    "PRESENCE_TTL": 15.0,
-    # Bytes that may wait unsent to one slow client before it is closed with 4005.
-    "MAX_BUFFERED_BYTES": 4 * 1024 * 1024,
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    types: tuple[type, ...]
+    cast: Callable[[Any], Any]
+    doc: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = 0  # numbers below it are refused by the checks (None: no bound)
+
+
+def _path(value: Any) -> str:
+    return str(value).lstrip("/")
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+_NUMBER = (int, float)
+
+SETTINGS: dict[str, Setting] = {
+    "PATH": Setting("ws/push/", (str,), _path, "URL path of the push WebSocket, without a leading slash."),
+    "CHANNEL_LAYER": Setting("default", (str,), str, "Alias in CHANNEL_LAYERS that pushapp sends over."),
+    "TOKEN_MAX_AGE": Setting(
+        3600, _NUMBER, float, "Seconds a connection token stays valid after it was issued."
+    ),
+    "TOKEN_SALT": Setting(
+        "pushapp.token", (str,), str, "Salt of the signature; change it to invalidate every token at once."
+    ),
+    "AUTHENTICATOR": Setting(
+        "pushapp.auth.TokenAuthenticator",
+        (str,),
+        str,
+        "Dotted path of the class that turns credentials into an Identity.",
+    ),
+    "AUTH_TIMEOUT": Setting(10, _NUMBER, float, "Seconds a new connection has to authenticate."),
+    "ALLOW_ANONYMOUS": Setting(
+        False, (bool,), bool, "Whether a connection may authenticate with no credentials."
+    ),
+    "ALLOW_QUERY_TOKEN": Setting(
+        False, (bool,), bool, "Whether ?token=… in the URL is accepted (it ends up in access logs)."
+    ),
+    "MAX_FRAME_SIZE": Setting(
+        65536, (int,), int, "Largest frame, in bytes, a client may send; larger closes with 1009."
+    ),
+    "PING_INTERVAL": Setting(
+        25, _NUMBER, float, "Seconds between client pings (0: pings are not required)."
+    ),
+    "PING_NOT_RESPONSE_LIMIT": Setting(
+        3, (int,), int, "Missed intervals before a silent connection is closed with 4000 (0: never)."
+    ),
+    "CONTROL_TIMEOUT": Setting(
+        5, _NUMBER, float, "Seconds to wait for a server process to answer a join, bind or session call."
+    ),
+    "PRESENCE": Setting(
+        "auto",
+        (str,),
+        str,
+        'Where presence lives: "auto" (Redis with channels-redis, else memory), "memory" or "redis".',
+        choices=("auto", "memory", "redis"),
+    ),
+    "PRESENCE_REDIS_URL": Setting(
+        None,
+        (str, type(None)),
+        _optional_str,
+        "Redis URL of the presence data; None uses the channel layer's first Redis.",
+    ),
+    "PRESENCE_TTL": Setting(
+        15,
+        _NUMBER,
+        float,
+        "Seconds after which a server process that stopped heartbeating vanishes from every answer.",
+    ),
+    "MAX_BUFFERED_BYTES": Setting(
+        4 * 1024 * 1024,
+        (int,),
+        int,
+        "Bytes that may wait unsent to one slow client before it is closed with 4005.",
+    ),
 }
+
+#: Every setting's default value.
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
+
+
+def user_settings() -> Any:
+    """``settings.PUSHAPP`` as the project wrote it (anything: the checks say what is wrong with it)."""
+    return getattr(django_settings, "PUSHAPP", None) or {}
 
 
 class PushappSettings:
-    """Typed view of ``settings.PUSHAPP`` merged over :data:`DEFAULTS`."""
+    """Typed view of ``settings.PUSHAPP`` merged over the defaults, cast as :data:`SETTINGS` says."""
 
-    def _get(self, name: str) -> Any:
-        user = getattr(django_settings, "PUSHAPP", None) or {}
-        return user.get(name, DEFAULTS[name])
+    PATH: str
+    CHANNEL_LAYER: str
+    TOKEN_MAX_AGE: float
+    TOKEN_SALT: str
+    AUTHENTICATOR: str
+    AUTH_TIMEOUT: float
+    ALLOW_ANONYMOUS: bool
+    ALLOW_QUERY_TOKEN: bool
+    MAX_FRAME_SIZE: int
+    PING_INTERVAL: float
+    PING_NOT_RESPONSE_LIMIT: int
+    CONTROL_TIMEOUT: float
+    PRESENCE: str
+    PRESENCE_REDIS_URL: str | None
+    PRESENCE_TTL: float
+    MAX_BUFFERED_BYTES: int
 
-    @property
-    def PATH(self) -> str:
-        return str(self._get("PATH")).lstrip("/")
-
-    @property
-    def CHANNEL_LAYER(self) -> str:
-        return str(self._get("CHANNEL_LAYER"))
-
-    @property
-    def TOKEN_MAX_AGE(self) -> float:
-        return float(self._get("TOKEN_MAX_AGE"))
-
-    @property
-    def TOKEN_SALT(self) -> str:
-        return str(self._get("TOKEN_SALT"))
-
-    @property
-    def AUTHENTICATOR(self) -> str:
-        return str(self._get("AUTHENTICATOR"))
-
-    @property
-    def AUTH_TIMEOUT(self) -> float:
-        return float(self._get("AUTH_TIMEOUT"))
-
-    @property
-    def ALLOW_ANONYMOUS(self) -> bool:
-        return bool(self._get("ALLOW_ANONYMOUS"))
-
-    @property
-    def ALLOW_QUERY_TOKEN(self) -> bool:
-        return bool(self._get("ALLOW_QUERY_TOKEN"))
-
-    @property
-    def MAX_FRAME_SIZE(self) -> int:
-        return int(self._get("MAX_FRAME_SIZE"))
-
-    @property
-    def PING_INTERVAL(self) -> float:
-        return float(self._get("PING_INTERVAL"))
-
-    @property
-    def PING_NOT_RESPONSE_LIMIT(self) -> int:
-        return int(self._get("PING_NOT_RESPONSE_LIMIT"))
-
-    @property
-    def CONTROL_TIMEOUT(self) -> float:
-        return float(self._get("CONTROL_TIMEOUT"))
-
-    @property
-    def MAX_BUFFERED_BYTES(self) -> int:
-        return int(self._get("MAX_BUFFERED_BYTES"))
-
-    @property
-    def PRESENCE(self) -> str:
-        return str(self._get("PRESENCE"))
-
-    @property
-    def PRESENCE_REDIS_URL(self) -> str | None:
-        value = self._get("PRESENCE_REDIS_URL")
-        return None if value is None else str(value)
-
-    @property
-    def PRESENCE_TTL(self) -> float:
-        return float(self._get("PRESENCE_TTL"))
+    def __getattr__(self, name: str) -> Any:
+        setting = SETTINGS.get(name)
+        if setting is None:
+            raise AttributeError(f"{name!r} is not a pushapp setting")
+        user = user_settings()
+        value = user.get(name, setting.default) if isinstance(user, dict) else setting.default
+        return setting.cast(value)
 
 
 push_settings = PushappSettings()

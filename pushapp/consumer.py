@@ -16,9 +16,10 @@ from urllib.parse import parse_qs
 from .auth import get_authenticator
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
-from .hub import Connection, Hub, get_hub
-from .protocol import PONG, CloseCode, close_event, error_event
-from .servers import daphne
+from .hub import Hub, get_hub
+from .protocol import PONG, CloseCode, close_event, error_frame
+from .registry import Connection
+from .servers import sink_type
 from .signals import client_connected, client_disconnected, dispatch, message_received
 from .tokens import Identity
 
@@ -60,15 +61,14 @@ class PushConsumer:
             return
         token, subprotocol = handshake_credentials(scope)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
-        protocol = daphne.protocol_of(send)
-        if protocol is not None:
-            daphne.limit_message_size(protocol, push_settings.MAX_FRAME_SIZE)
+        kind, handle = sink_type(send)
+        kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
         try:
             identity = await self._authenticate(scope, receive, send, token)
         except _Closed:
             return
         hub = await get_hub()
-        conn = await hub.connect(send, identity, protocol)
+        conn = await hub.connect(hub.sink(kind), handle, identity)
         try:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
@@ -122,11 +122,11 @@ class PushConsumer:
             if event["type"] != "websocket.receive":
                 return  # websocket.disconnect
             conn.last_seen = time.monotonic()
-            if conn.client_id not in hub.clients:
+            if conn not in hub.registry:
                 continue  # closed by the server; the disconnect event follows
             text = event.get("text")
             if text is None:
-                await conn.send(error_event("binary_not_supported", "send JSON in text frames"))
+                await hub.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))
                 continue
             if _too_big(text, max_size):
                 await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
@@ -136,9 +136,9 @@ class PushConsumer:
             except ValueError:
                 frame = None
             if not isinstance(frame, dict):
-                await conn.send(error_event("bad_json", "a frame must be a JSON object"))
+                await hub.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
             elif frame.get("type") == "ping":
-                await conn.send(PONG)
+                await hub.send(conn, PONG)
             elif frame.get("type") == "message":
                 await dispatch(
                     message_received,
@@ -148,4 +148,4 @@ class PushConsumer:
                     data=frame.get("data"),
                 )
             else:
-                await conn.send(error_event("unknown_type", f"unknown frame type {frame.get('type')!r}"))
+                await hub.send(conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}"))

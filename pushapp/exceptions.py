@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .protocol import CloseCode
+
 
 class PushappError(Exception):
     """Base class of every pushapp exception."""
@@ -28,7 +30,7 @@ class InvalidGroup(PushappError, ValueError):
 class AuthenticationFailed(PushappError):
     """Credentials were missing or rejected; the connection is closed with 4001."""
 
-    close_code = 4001
+    close_code: int = CloseCode.AUTH_FAILED
 
 
 class InvalidToken(AuthenticationFailed):
@@ -38,7 +40,7 @@ class InvalidToken(AuthenticationFailed):
 class TokenExpired(InvalidToken):
     """A token's signature is good but it is older than ``TOKEN_MAX_AGE``; closed with 4002."""
 
-    close_code = 4002
+    close_code = CloseCode.TOKEN_EXPIRED
 
 
 class AsyncContextError(PushappError, RuntimeError):

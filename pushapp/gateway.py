@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .bridge import plan_twins, sync_twin
+from . import wire
 from .layer import get_layer
 from .names import (
     ALL_GROUP,
@@ -29,7 +28,7 @@ from .names import (
     validate_group,
 )
 from .protocol import Payload, dumps, encode_payload
-from .publish import Op, apublish, flush, publish
+from .publish import apublish, flush, publish
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
     aget_all_client_count,
@@ -77,28 +76,10 @@ from .queries import (  # the query API is part of the one surface GatewayClient
     is_uid_online,
 )
 from .rpc import get_caller
+from .twins import plan_twins, sync_twin
+from .wire import Op
 
 logger = logging.getLogger(__name__)
-
-
-def _push(
-    kind: str, to: list[str] | None, payload: Payload, exclude: list[str] | None = None
-) -> dict[str, Any]:
-    """The layer message for one send. A send aimed at several layer groups carries an id, so a hub that
-    is in more than one of them (and so gets more than one copy) delivers it once."""
-    text, data = payload
-    message: dict[str, Any] = {"type": "pushapp.push", "k": kind}
-    if to is not None:
-        message["to"] = to
-    if text is not None:
-        message["t"] = text
-    else:
-        message["b"] = data
-    if exclude:
-        message["x"] = exclude
-    if to is not None and len(to) > 1 and kind in ("uid", "grp"):
-        message["m"] = secrets.token_hex(8)
-    return message
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -110,26 +91,22 @@ def _to_hubs(client_ids: list[str], payload: Payload) -> list[Op]:
     by_node: dict[str, list[str]] = {}
     for client_id in client_ids:
         by_node.setdefault(node_of(client_id), []).append(client_id)
-    return [("send", hub_channel(node), _push("cid", ids, payload)) for node, ids in by_node.items()]
+    return [("send", hub_channel(node), wire.push("cid", ids, payload)) for node, ids in by_node.items()]
 
 
 def _to_layer_groups(
-    kind: str, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
+    kind: wire.Kind, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
 ) -> list[Op]:
     if not keys:
         return []
-    message = _push(kind, keys, payload, exclude)
+    message = wire.push(kind, keys, payload, exclude)
     return [("group_send", name, message) for name in _unique(names)]
 
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
     """Run ``op`` on the hub that owns ``client_id`` and return its answer (None if nobody answers)."""
-    cid = validate_client_id(client_id)
-    layer = get_layer()
-    caller = await get_caller(layer)
-    return await caller.call(
-        hub_channel(node_of(cid)), {"type": "pushapp.ctl", "op": op, "cid": cid, "a": arg}
-    )
+    caller = await get_caller(get_layer())
+    return await caller.call(op, validate_client_id(client_id), arg)
 
 
 def _session(value: object) -> dict[str, Any]:
@@ -150,7 +127,7 @@ def _send_to_all(
     payload = encode_payload(data)
     skip = validate_client_ids(exclude) if exclude is not None else []
     if client_ids is None:
-        return [("group_send", ALL_GROUP, _push("all", None, payload, skip))]
+        return [("group_send", ALL_GROUP, wire.push("all", None, payload, skip))]
     excluded = set(skip)
     return _to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
 
@@ -177,7 +154,7 @@ def _send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str]
 def _ungroup(group: str) -> list[Op]:
     """Empty ``group`` in every server process."""
     name = validate_group(group)
-    return [("group_send", group_layer_group(name), {"type": "pushapp.ungroup", "g": name})]
+    return [("group_send", group_layer_group(name), wire.ungroup(name))]
 
 
 asend_to_all, send_to_all = plan_twins(_send_to_all, apublish, publish)

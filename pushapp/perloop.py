@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
+from . import wire
 from .conf import push_settings
+from .layer import ChannelLayer
 
 
 class Service(Protocol):
@@ -84,12 +86,12 @@ class PerLoop(Generic[S]):
         self._starting.pop(full_key, None)
 
 
-async def wait_until_receiving(layer: Any, channel: str, ready: asyncio.Event, ping: dict[str, Any]) -> None:
+async def wait_until_receiving(layer: ChannelLayer, channel: str, ready: asyncio.Event) -> None:
     """Return once ``channel`` delivers to us: a pub/sub layer only subscribes when receive() runs, and a
-    message published before that is lost. The receive loop must set ``ready`` on seeing ``ping``."""
+    message published before that is lost. The receive loop must set ``ready`` on a ``pushapp.ready``."""
     deadline = time.monotonic() + push_settings.CONTROL_TIMEOUT
     while not ready.is_set():
-        await layer.send(channel, ping)
+        await layer.send(channel, wire.ready())
         try:
             await asyncio.wait_for(ready.wait(), 0.05)
         except TimeoutError:

@@ -23,7 +23,8 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4005
 
 
-PONG = {"type": "websocket.send", "text": '{"type":"pong"}'}
+#: The answer to a client's ``ping``.
+PONG = '{"type":"pong"}'
 
 #: ASGI messages carry a pushed payload as text or bytes: exactly one of the two is set.
 Payload = tuple[str | None, bytes | None]
@@ -55,11 +56,11 @@ def close_event(code: int) -> dict[str, Any]:
     return {"type": "websocket.close", "code": int(code)}
 
 
-def error_event(code: str, detail: str) -> dict[str, Any]:
-    return {"type": "websocket.send", "text": dumps({"type": "error", "code": code, "detail": detail})}
+def error_frame(code: str, detail: str) -> str:
+    return dumps({"type": "error", "code": code, "detail": detail})
 
 
-def welcome_event(client_id: str, uid: str | None, ping_interval: float, proof: str) -> dict[str, Any]:
+def welcome_frame(client_id: str, uid: str | None, ping_interval: float, proof: str) -> str:
     frame = {
         "type": "welcome",
         "client_id": client_id,
@@ -67,4 +68,4 @@ def welcome_event(client_id: str, uid: str | None, ping_interval: float, proof: 
         "ping_interval": ping_interval,
         "proof": proof,
     }
-    return {"type": "websocket.send", "text": dumps(frame)}
+    return dumps(frame)

@@ -1,42 +1,36 @@
 """Carrying a send's layer operations: awaited through the channel layer or, for sync callers on the
-channels-redis pub/sub layer, published straight to Redis with a sync client.
-
-The pub/sub layer's wire format is two lines — ``PUBLISH <channel> <layer.serialize(message)>``, groups on
-``<prefix>__group__<group>`` — so a sync caller (a WSGI view, a Celery task) need not hop to an event loop
-thread for every send: sends are queued and written in pipelined batches by one thread.
-Every other layer goes through its own API on the bridge loop.
+channels-redis pub/sub layer, handed to :mod:`pushapp.redis.publisher`, which publishes straight to Redis.
+Every other layer goes through its own API on the twins' loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
-import os
 import threading
 import weakref
-from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.exceptions import ChannelFull
-from django.conf import settings
 
-from .bridge import target_loop
-from .conf import push_settings
-from .exceptions import PushappError
-from .layer import get_layer
+from .layer import ChannelLayer, get_layer, layer_kind, layer_options
+from .twins import target_loop
+from .wire import Op
+
+if TYPE_CHECKING:
+    from .redis.publisher import DirectPublisher
 
 logger = logging.getLogger(__name__)
-
-#: ("send", channel, message) or ("group_send", group, message)
-Op = tuple[str, str, dict[str, Any]]
 
 
 async def apublish(ops: list[Op]) -> None:
     layer = get_layer()
     for method, name, message in ops:
         try:
-            await getattr(layer, method)(name, message)
+            if method == "group_send":
+                await layer.group_send(name, message)
+            else:
+                await layer.send(name, message)
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
             logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)
@@ -59,120 +53,17 @@ def flush(timeout: float | None = None) -> None:
         direct.flush(timeout)
 
 
-def _after_fork_in_child() -> None:
-    """A lock held by the parent's sender thread at fork would stay held forever in the child."""
-    for publisher in list(_publishers.values()):
-        if publisher is not None:
-            publisher._cond = threading.Condition()
-            publisher._owner = 0
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for publisher in list(_publishers.values()):
-        if publisher is not None and publisher._owner == os.getpid():
-            try:
-                publisher.flush(timeout=5)
-            except PushappError as err:
-                logger.error("pushapp: at exit: %s", err)
-
-
-class DirectPublisher:
-    """PUBLISH as ``RedisPubSubChannelLayer`` does it, from sync code, on sync connections.
-
-    A sync send is serialized in the caller's thread and queued; one sender thread per process writes
-    everything queued in one pipelined round trip. The caller does not wait for Redis (GatewayClient does
-    not either), so a burst costs far less than a round trip per send, and order is kept. Operations that
-    must see earlier sends (joins, binds, closes) wait for the queue first (:meth:`flush`); so does the
-    process at exit. A failed write is logged and counted, and raised by the next :meth:`flush`.
-    """
-
-    #: Operations that may wait in the queue; a caller beyond it waits for room (bounded memory).
-    MAX_PENDING = 10_000
-
-    def __init__(self, layer: Any, config: dict[str, Any]) -> None:
-        import redis  # only with channels-redis, whose layer this publishes for
-        from channels_redis.utils import _consistent_hash, decode_hosts
-
-        self.serialize = layer.serialize
-        self.prefix = str(config.get("prefix", "asgi"))
-        self.shard_of = _consistent_hash
-        self.clients = []
-        for host in decode_hosts(config.get("hosts")):
-            options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-            self.clients.append(redis.Redis.from_url(host["address"], **options))
-        self._cond = threading.Condition()
-        self._queue: deque[tuple[int, str, bytes]] = deque()
-        self._busy = 0  # operations taken by the sender thread and not yet written
-        self._failed = 0
-        self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
-
-    def publish(self, ops: list[Op]) -> None:
-        items = []
-        for method, name, message in ops:
-            channel = f"{self.prefix}__group__{name}" if method == "group_send" else name
-            items.append((self.shard_of(channel, len(self.clients)), channel, self.serialize(message)))
-        with self._cond:
-            if self._owner != os.getpid():
-                self._start()
-            while len(self._queue) >= self.MAX_PENDING:
-                self._cond.wait()
-            self._queue.extend(items)
-            self._cond.notify_all()
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every queued send is written; raise if any could not be since the last flush."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: not self._queue and not self._busy, timeout):
-                raise PushappError(f"{len(self._queue) + self._busy} sends still queued after {timeout}s")
-            failed, self._failed = self._failed, 0
-        if failed:
-            raise PushappError(f"{failed} sends could not be written to Redis (see the log)")
-
-    def _start(self) -> None:
-        self._owner = os.getpid()
-        self._queue.clear()  # a fork's copy belongs to the parent, which sends it
-        self._busy = 0
-        threading.Thread(target=self._run, name="pushapp-publish", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: bool(self._queue))
-                batch = list(self._queue)
-                self._queue.clear()
-                self._busy = len(batch)
-                self._cond.notify_all()
-            try:
-                pipes: dict[int, Any] = {}
-                for shard, channel, data in batch:
-                    if shard not in pipes:
-                        pipes[shard] = self.clients[shard].pipeline(transaction=False)
-                    pipes[shard].publish(channel, data)
-                for pipe in pipes.values():
-                    pipe.execute()
-            except Exception:
-                logger.exception("pushapp: %d sends could not be written to Redis", len(batch))
-                with self._cond:
-                    self._failed += len(batch)
-            with self._cond:
-                self._busy = 0
-                self._cond.notify_all()
-
-
 _lock = threading.Lock()
-_publishers: weakref.WeakKeyDictionary[Any, DirectPublisher | None] = weakref.WeakKeyDictionary()
+_direct: weakref.WeakKeyDictionary[ChannelLayer, DirectPublisher | None] = weakref.WeakKeyDictionary()
 
 
-def _direct_publisher(layer: Any) -> DirectPublisher | None:
+def _direct_publisher(layer: ChannelLayer) -> DirectPublisher | None:
     with _lock:
-        if layer not in _publishers:
+        if layer not in _direct:
             publisher = None
-            if type(layer).__module__ == "channels_redis.pubsub":
-                config = settings.CHANNEL_LAYERS[push_settings.CHANNEL_LAYER].get("CONFIG", {})
-                publisher = DirectPublisher(layer, config)  # layer.serialize() encrypts, if configured
-            _publishers[layer] = publisher
-        return _publishers[layer]
+            if layer_kind() == "pubsub":
+                from .redis.publisher import DirectPublisher  # needs the redis extra
+
+                publisher = DirectPublisher(layer, layer_options())  # layer.serialize() encrypts, if set
+            _direct[layer] = publisher
+        return _direct[layer]

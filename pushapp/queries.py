@@ -7,34 +7,41 @@ trip per call whatever the number of server processes, through a sync Redis clie
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from .bridge import plan_twins
 from .names import normalize_uid, one_or_many, validate_client_id, validate_group
 from .presence import get_backend
+from .presence.base import Backend
+from .twins import plan_twins
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Plan(Generic[R]):
-    """One raw presence operation and how to turn its result into the answer."""
+    """One typed presence read, sync and async, and how to turn its result into the answer."""
 
-    op: str
-    args: tuple[str, ...]
+    read: Callable[[Backend], Any]
+    aread: Callable[[Backend], Awaitable[Any]]
     finish: Callable[[Any], R]
 
 
+def _plan(
+    read: Callable[[Backend], T], aread: Callable[[Backend], Awaitable[T]], finish: Callable[[T], R]
+) -> Plan[R]:
+    return Plan(read, aread, finish)
+
+
 async def _aask(step: Plan[R]) -> R:
-    return step.finish(await get_backend().aop(step.op, *step.args))
+    return step.finish(await step.aread(get_backend()))
 
 
 def _ask(step: Plan[R]) -> R:
-    return step.finish(get_backend().op(step.op, *step.args))
+    return step.finish(step.read(get_backend()))
 
 
 def _twins(plan: Callable[P, Plan[R]]) -> tuple[Callable[P, Coroutine[Any, Any, R]], Callable[P, R]]:
@@ -50,127 +57,161 @@ def _uids(uids: Iterable[str | int]) -> list[str]:
     return list(dict.fromkeys(normalize_uid(u) for u in one_or_many(uids)))
 
 
-def _pairs(flat: list[Any]) -> dict[str, Any]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _sessions(flat: list[Any]) -> dict[str, dict[str, Any]]:
-    return {cid: json.loads(raw) if raw else {} for cid, raw in _pairs(flat).items()}
+def _first(lists: list[list[str]]) -> list[str]:
+    return list(lists[0])
 
 
 def _is_online(client_id: str) -> Plan[bool]:
     """Whether the connection is open on any server process."""
-    return Plan("is_online", (validate_client_id(client_id),), bool)
+    cid = validate_client_id(client_id)
+    return _plan(lambda b: b.is_online(cid), lambda b: b.ais_online(cid), bool)
 
 
 def _is_uid_online(uid: str | int) -> Plan[bool]:
     """Whether any connection is bound to ``uid``."""
-    return Plan("uid_cids", (normalize_uid(uid),), lambda lists: bool(lists[0]))
+    names = [normalize_uid(uid)]
+    return _plan(
+        lambda b: b.uid_client_ids(names), lambda b: b.auid_client_ids(names), lambda ls: bool(ls[0])
+    )
 
 
 def _are_uids_online(uids: Iterable[str | int]) -> Plan[dict[str, bool]]:
     """``{uid: online}`` for each uid (GatewayClient's isUidsOnline)."""
     names = _uids(uids)
-    return Plan(
-        "uid_cids", tuple(names), lambda lists: {u: bool(c) for u, c in zip(names, lists, strict=True)}
+    return _plan(
+        lambda b: b.uid_client_ids(names),
+        lambda b: b.auid_client_ids(names),
+        lambda lists: {u: bool(c) for u, c in zip(names, lists, strict=True)},
     )
 
 
 def _get_client_id_by_uid(uid: str | int) -> Plan[list[str]]:
     """Client ids of every connection bound to ``uid``."""
-    return Plan("uid_cids", (normalize_uid(uid),), lambda lists: list(lists[0]))
+    names = [normalize_uid(uid)]
+    return _plan(lambda b: b.uid_client_ids(names), lambda b: b.auid_client_ids(names), _first)
 
 
 def _get_client_ids_by_uids(uids: Iterable[str | int]) -> Plan[dict[str, list[str]]]:
     """``{uid: [client ids]}`` (GatewayClient's batchGetClientIdByUid)."""
     names = _uids(uids)
-    return Plan("uid_cids", tuple(names), lambda lists: dict(zip(names, map(list, lists), strict=True)))
+    return _plan(
+        lambda b: b.uid_client_ids(names),
+        lambda b: b.auid_client_ids(names),
+        lambda lists: dict(zip(names, map(list, lists), strict=True)),
+    )
 
 
 def _get_uid_by_client_id(client_id: str) -> Plan[str | None]:
     """The uid bound to the connection, or None (unbound or offline)."""
-    return Plan("uid_of", (validate_client_id(client_id),), lambda uid: uid or None)
+    cid = validate_client_id(client_id)
+    return _plan(lambda b: b.uid_of(cid), lambda b: b.auid_of(cid), lambda uid: uid or None)
+
+
+def _members_of(group: str) -> Plan[list[str]]:
+    groups = [group]
+    return _plan(lambda b: b.group_client_ids(groups), lambda b: b.agroup_client_ids(groups), _first)
+
+
+def _count_of(group: str) -> Plan[int]:
+    groups = [group]
+    return _plan(lambda b: b.group_counts(groups), lambda b: b.agroup_counts(groups), lambda c: int(c[0]))
+
+
+def _sessions_of(group: str) -> Plan[dict[str, dict[str, Any]]]:
+    return _plan(lambda b: b.group_sessions(group), lambda b: b.agroup_sessions(group), dict)
+
+
+def _uids_of(group: str, finish: Callable[[list[str]], R]) -> Plan[R]:
+    return _plan(lambda b: b.group_uids(group), lambda b: b.agroup_uids(group), finish)
+
+
+def _group_members(uids: bool, finish: Callable[[dict[str, list[str]]], R]) -> Plan[R]:
+    return _plan(lambda b: b.all_group_members(uids), lambda b: b.aall_group_members(uids), finish)
 
 
 def _get_client_id_list_by_group(group: str) -> Plan[list[str]]:
     """Client ids of the group's members (``""``: every client)."""
-    return Plan("group_cids", (_group_or_all(group),), lambda lists: list(lists[0]))
+    return _members_of(_group_or_all(group))
 
 
 def _get_client_count_by_group(group: str = "") -> Plan[int]:
     """How many connections are in the group (``""``: every client)."""
-    return Plan("group_counts", (_group_or_all(group),), lambda counts: int(counts[0]))
+    return _count_of(_group_or_all(group))
 
 
 def _get_client_count_by_groups(groups: Iterable[str]) -> Plan[dict[str, int]]:
     """``{group: count}`` (GatewayClient's batchGetClientIdCountByGroup)."""
     names = list(dict.fromkeys(_group_or_all(g) for g in one_or_many(groups)))
-    return Plan("group_counts", tuple(names), lambda counts: dict(zip(names, map(int, counts), strict=True)))
+    return _plan(
+        lambda b: b.group_counts(names),
+        lambda b: b.agroup_counts(names),
+        lambda counts: dict(zip(names, map(int, counts), strict=True)),
+    )
 
 
 def _get_client_sessions_by_group(group: str) -> Plan[dict[str, dict[str, Any]]]:
     """``{client id: session}`` of the group's members (``""``: every client)."""
-    return Plan("group_sessions", (_group_or_all(group),), _sessions)
+    return _sessions_of(_group_or_all(group))
 
 
 def _get_uid_list_by_group(group: str) -> Plan[list[str]]:
     """The distinct uids bound to the group's members."""
-    return Plan("group_uids", (validate_group(group),), list)
+    return _uids_of(validate_group(group), list)
 
 
 def _get_uid_count_by_group(group: str) -> Plan[int]:
     """How many distinct uids the group's members are bound to."""
-    return Plan("group_uids", (validate_group(group),), len)
+    return _uids_of(validate_group(group), len)
 
 
 def _get_all_client_id_list() -> Plan[list[str]]:
     """Every connected client id."""
-    return Plan("group_cids", ("",), lambda lists: list(lists[0]))
+    return _members_of("")
 
 
 def _get_all_client_count() -> Plan[int]:
     """How many connections are open, cluster-wide."""
-    return Plan("group_counts", ("",), lambda counts: int(counts[0]))
+    return _count_of("")
 
 
 def _get_all_client_sessions(group: str | None = None) -> Plan[dict[str, dict[str, Any]]]:
     """``{client id: session}`` of every connection, or of the group's members."""
-    return Plan("group_sessions", ("" if group is None else validate_group(group),), _sessions)
+    return _sessions_of("" if group is None else validate_group(group))
 
 
 def _get_all_uid_list() -> Plan[list[str]]:
     """Every uid that has a connection."""
-    return Plan("all_uids", (), list)
+    return _plan(lambda b: b.all_uids(), lambda b: b.aall_uids(), list)
 
 
 def _get_all_uid_count() -> Plan[int]:
     """How many distinct uids have a connection."""
-    return Plan("all_uids", (), len)
+    return _plan(lambda b: b.all_uids(), lambda b: b.aall_uids(), len)
 
 
 def _get_all_group_id_list() -> Plan[list[str]]:
     """Every group that has a member."""
-    return Plan("all_groups", (), list)
+    return _plan(lambda b: b.all_groups(), lambda b: b.aall_groups(), list)
 
 
 def _get_all_group_uid_list() -> Plan[dict[str, list[str]]]:
     """``{group: [uids]}`` for every group (groups whose members have no uid map to ``[]``)."""
-    return Plan("all_group_members", ("uids",), lambda flat: {g: list(u) for g, u in _pairs(flat).items()})
+    return _group_members(True, dict)
 
 
 def _get_all_group_uid_count() -> Plan[dict[str, int]]:
     """``{group: number of distinct uids}`` for every group."""
-    return Plan("all_group_members", ("uids",), lambda flat: {g: len(u) for g, u in _pairs(flat).items()})
+    return _group_members(True, lambda members: {g: len(u) for g, u in members.items()})
 
 
 def _get_all_group_client_id_list() -> Plan[dict[str, list[str]]]:
     """``{group: [client ids]}`` for every group."""
-    return Plan("all_group_members", ("cids",), lambda flat: {g: list(c) for g, c in _pairs(flat).items()})
+    return _group_members(False, dict)
 
 
 def _get_all_group_client_id_count() -> Plan[dict[str, int]]:
     """``{group: number of connections}`` for every group."""
-    return Plan("all_group_members", ("cids",), lambda flat: {g: len(c) for g, c in _pairs(flat).items()})
+    return _group_members(False, lambda members: {g: len(c) for g, c in members.items()})
 
 
 ais_online, is_online = _twins(_is_online)

@@ -1,4 +1,5 @@
-"""Request and reply over the channel layer: how any process asks the hub that owns a client id."""
+"""The caller half of request and reply over the channel layer: how any process asks the hub that owns a
+client id. The answering half is :mod:`pushapp.hub.control`; the messages are in :mod:`pushapp.wire`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import itertools
 import logging
 from typing import Any
 
+from . import wire
 from .conf import push_settings
-from .names import reply_channel
+from .layer import ChannelLayer
+from .names import hub_channel, node_of, reply_channel
 from .perloop import PerLoop, wait_until_receiving
 
 logger = logging.getLogger(__name__)
@@ -17,7 +20,7 @@ logger = logging.getLogger(__name__)
 class Caller:
     """One reply channel per event loop, and the futures waiting on it."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: ChannelLayer) -> None:
         self.layer = layer
         self.channel = reply_channel()
         self._ids = itertools.count()
@@ -27,21 +30,24 @@ class Caller:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._receive_loop(), name="pushapp-replies")
-        await wait_until_receiving(
-            self.layer, self.channel, self.ready, {"type": "pushapp.reply", "i": "ready"}
-        )
+        await wait_until_receiving(self.layer, self.channel, self.ready)
 
-    async def call(self, channel: str, message: dict[str, Any]) -> Any:
-        """Send ``message`` to a hub and return its answer; None if it does not answer in time."""
+    async def call(self, op: str, client_id: str, arg: Any = None) -> Any:
+        """Run ``op`` on the hub that owns ``client_id`` and return its answer; None if it does not
+        answer in time."""
         request_id = str(next(self._ids))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        channel = hub_channel(node_of(client_id))
         try:
-            await self.layer.send(channel, {**message, "r": self.channel, "i": request_id})
+            await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
             return await asyncio.wait_for(future, push_settings.CONTROL_TIMEOUT)
         except TimeoutError:
             logger.warning(
-                "pushapp: no answer from %s to %r; treating the client as offline", channel, message
+                "pushapp: no answer from %s to %r on %s; treating the client as offline",
+                channel,
+                op,
+                client_id,
             )
             return None
         finally:
@@ -57,11 +63,10 @@ class Caller:
                 logger.exception("pushapp: receiving replies failed")
                 await asyncio.sleep(1.0)
                 continue
-            request_id = message.get("i")
-            if request_id == "ready":
+            if message.get("type") == wire.READY:
                 self.ready.set()
                 continue
-            future = self._pending.get(request_id)
+            future = self._pending.get(message.get("i", ""))
             if future is not None and not future.done():
                 future.set_result(message.get("v"))
 
@@ -69,6 +74,6 @@ class Caller:
 _callers: PerLoop[Caller] = PerLoop()
 
 
-async def get_caller(layer: Any) -> Caller:
+async def get_caller(layer: ChannelLayer) -> Caller:
     """The running loop's caller for ``layer``, started on first use."""
     return await _callers.get(lambda: Caller(layer), key=id(layer))

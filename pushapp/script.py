@@ -1,4 +1,4 @@
-"""The ``<script>`` tag that loads pushapp.js, configured through its data attributes.
+"""The ``<script>`` tag that loads pushapp.js, configured through its data attributes: rendering only.
 
 Everything the page's client needs is decided here, on the server: the WebSocket path, a token for the
 session user carrying the groups this page joins, and the URLs the client refreshes its token from and
@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core import signing
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
@@ -20,42 +19,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from .conf import push_settings
-from .names import normalize_uid, validate_group
-from .tokens import token_for_user
-
-_GROUPS_SALT = "pushapp.token-groups"
+from .names import validate_group
+from .tokens import groups_grant, token_for_user, token_max_age
 
 
 def parse_groups(groups: str | Iterable[str]) -> list[str]:
     """Groups from a list, or from ``"a,b"``: a template can only pass a string."""
     if isinstance(groups, str):
         groups = [g.strip() for g in groups.split(",") if g.strip()]
-    return [validate_group(g) for g in groups]
-
-
-def token_max_age() -> int | float:
-    """``TOKEN_MAX_AGE`` as the client sees it: ``3600``, not ``3600.0``."""
-    max_age = push_settings.TOKEN_MAX_AGE
-    return int(max_age) if max_age.is_integer() else max_age
-
-
-def _uid(user: Any) -> str | None:
-    return normalize_uid(user.pk) if user.is_authenticated else None
-
-
-def groups_grant(user: Any, groups: Iterable[str]) -> str:
-    """Sign the groups the server chose for ``user``, so a token refreshed later still carries them.
-
-    The client cannot pick groups: it can only hand back a grant made for its own user.
-    """
-    return signing.Signer(salt=_GROUPS_SALT).sign_object([_uid(user), list(groups)], compress=True)
-
-
-def granted_groups(user: Any, grant: str) -> list[str]:
-    """The groups of a grant made for ``user``; :class:`~django.core.signing.BadSignature` otherwise."""
-    uid, groups = signing.Signer(salt=_GROUPS_SALT).unsign_object(grant)
-    if uid != _uid(user):
-        raise signing.BadSignature("the groups were granted to another user")
     return [validate_group(g) for g in groups]
 
 

@@ -17,21 +17,19 @@ SCHEMA_VERSION = 1
 def snapshot(top: int = 10, group: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Totals, one entry per server process, the largest groups, and optionally one group's members."""
     now = time.time() if now is None else now
-    backend = get_backend()
-    flat = backend.op("nodes")
     processes = []
-    for node, age, pairs in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
-        info = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    for node in get_backend().nodes():
+        info = node.info
         processes.append(
             {
-                "node": node,
+                "node": node.node,
                 "host": info.get("host", "?"),
                 "pid": int(info.get("pid", 0)),
                 "clients": int(info.get("clients", 0)),
                 "uptime": round(now - float(info.get("started", now)), 1),
                 "delivered": int(info.get("delivered", 0)),
                 "dropped": int(info.get("dropped", 0)),
-                "heartbeat_age": round(float(age), 1),
+                "heartbeat_age": round(node.heartbeat_age, 1),
             }
         )
     counts = queries.get_all_group_client_id_count()

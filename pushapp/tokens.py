@@ -19,6 +19,7 @@ from .exceptions import InvalidToken, TokenExpired
 from .names import normalize_uid, validate_group
 
 _PROOF_SALT = "pushapp.client-proof"
+_GROUPS_SALT = "pushapp.token-groups"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,32 @@ def verify_token(token: object) -> Identity:
         uid=None if uid is None else normalize_uid(uid),
         groups=tuple(validate_group(g) for g in payload.get("g", ())),
     )
+
+
+def token_max_age() -> int | float:
+    """``TOKEN_MAX_AGE`` as the client sees it: ``3600``, not ``3600.0``."""
+    max_age = push_settings.TOKEN_MAX_AGE
+    return int(max_age) if max_age.is_integer() else max_age
+
+
+def _user_uid(user: Any) -> str | None:
+    return normalize_uid(user.pk) if user.is_authenticated else None
+
+
+def groups_grant(user: Any, groups: Iterable[str]) -> str:
+    """Sign the groups the server chose for ``user``, so a token refreshed later still carries them.
+
+    The client cannot pick groups: it can only hand back a grant made for its own user.
+    """
+    return signing.Signer(salt=_GROUPS_SALT).sign_object([_user_uid(user), list(groups)], compress=True)
+
+
+def granted_groups(user: Any, grant: str) -> list[str]:
+    """The groups of a grant made for ``user``; :class:`~django.core.signing.BadSignature` otherwise."""
+    uid, groups = signing.Signer(salt=_GROUPS_SALT).unsign_object(grant)
+    if uid != _user_uid(user):
+        raise signing.BadSignature("the groups were granted to another user")
+    return [validate_group(g) for g in groups]
 
 
 def client_proof(client_id: str) -> str:

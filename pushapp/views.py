@@ -14,8 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import gateway
 from .conf import push_settings
 from .forms import ConnectionProofForm
-from .script import granted_groups, token_max_age
-from .tokens import token_for_user
+from .tokens import granted_groups, token_for_user, token_max_age
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:

@@ -19,12 +19,12 @@ from typing import Protocol
 
 import pytest
 
-from tests.cluster import LAYERS, Cluster
-from tests.processes import REPO_ROOT, ProcessConfig
-from tests.processes import kill_all as kill_processes
-from tests.redis_server import ExternalRedis, RedisServer
-from tests.redis_server import kill_all as kill_redis_servers
-from tests.wsclients import PushSocket
+from tests.support.cluster import LAYERS, Cluster
+from tests.support.processes import REPO_ROOT, ProcessConfig
+from tests.support.processes import kill_all as kill_processes
+from tests.support.redis_server import ExternalRedis, RedisServer
+from tests.support.redis_server import kill_all as kill_redis_servers
+from tests.support.wsclients import PushSocket
 
 INTEGRATION_FIXTURES = {"redis_server", "redis_url", "private_redis", "migrated_db", "cluster"}
 

@@ -1,6 +1,6 @@
 """Settings for the processes of the integration tests: daphne servers and the producer.
 
-Everything that differs per test comes from the environment, set by ``tests/processes.py``:
+Everything that differs per test comes from the environment, set by ``tests/support/processes.py``:
 
 - ``REDIS_URL`` (required): the Redis the channel layer uses.
 - ``PUSHAPP_TEST_LAYER``: ``core`` (``RedisChannelLayer``, the default) or ``pubsub``

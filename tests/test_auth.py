@@ -15,7 +15,7 @@ from django.test import override_settings
 from pushapp.auth import BaseAuthenticator
 from pushapp.exceptions import AuthenticationFailed
 from pushapp.tokens import Identity
-from tests.communicators import ORIGIN, application, clean_hub, open_socket
+from tests.support.communicators import ORIGIN, application, clean_hub, open_socket
 
 pytestmark = [pytest.mark.usefixtures(clean_hub.__name__), pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.integration  # real processes; still part of the default `pytest` run
 

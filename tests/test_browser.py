@@ -17,9 +17,9 @@ import pytest
 
 from pushapp.exceptions import TokenExpired
 from pushapp.tokens import verify_token
-from tests.browser import WAIT, Browser, chromium_session
 from tests.conftest import ClusterFactory
-from tests.waiting import wait_until
+from tests.support.browser import WAIT, Browser, chromium_session
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import Settings

@@ -37,22 +37,33 @@ def test_w001_in_memory_layer_without_debug() -> None:
         assert check_channel_layer() == []
 
 
-def test_e002_unknown_key_or_not_a_dict() -> None:
+def test_e002_unknown_key() -> None:
     with override_settings(PUSHAPP={"PING_INTERVALL": 5}):
         assert ids(check_settings()) == ["pushapp.E002"]
+
+
+def test_e005_not_a_dict() -> None:
     with override_settings(PUSHAPP=["not", "a", "dict"]):
-        assert ids(check_settings()) == ["pushapp.E002"]
+        assert ids(check_settings()) == ["pushapp.E005"]
 
 
-def test_e003_wrong_type_or_negative() -> None:
+def test_e003_wrong_type() -> None:
     with override_settings(PUSHAPP={"MAX_FRAME_SIZE": "big"}):
         assert ids(check_settings()) == ["pushapp.E003"]
     with override_settings(PUSHAPP={"ALLOW_ANONYMOUS": 1}):
         assert ids(check_settings()) == ["pushapp.E003"]
     with override_settings(PUSHAPP={"TOKEN_MAX_AGE": True}):
         assert ids(check_settings()) == ["pushapp.E003"]
+
+
+def test_e006_negative() -> None:
     with override_settings(PUSHAPP={"AUTH_TIMEOUT": -1}):
-        assert ids(check_settings()) == ["pushapp.E003"]
+        assert ids(check_settings()) == ["pushapp.E006"]
+
+
+def test_e007_not_a_choice() -> None:
+    with override_settings(PUSHAPP={"PRESENCE": "postgres"}):
+        assert ids(check_settings()) == ["pushapp.E007"]
 
 
 def test_e004_authenticator_not_importable() -> None:

@@ -9,10 +9,10 @@ import urllib.request
 import pytest
 import redis
 
-from tests.cluster import Cluster
 from tests.conftest import ClusterFactory
-from tests.processes import ProducerError
-from tests.wsclients import PushSocket, closed_with
+from tests.support.cluster import Cluster
+from tests.support.processes import ProducerError
+from tests.support.wsclients import PushSocket, closed_with
 
 
 def open_socket(sockets: list[PushSocket], url: str, **kwargs: object) -> PushSocket:

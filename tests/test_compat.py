@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pushapp import gateway
-from pushapp.compat import Gateway
+from pushapp.gatewayclient import Gateway
 
 
 def test_camel_case_names() -> None:
@@ -12,3 +12,10 @@ def test_camel_case_names() -> None:
     assert Gateway.destroyClient is gateway.destroy_client
     assert Gateway.getSession is gateway.get_session
     assert Gateway.joinGroup is gateway.join_group
+
+
+def test_the_old_module_names_still_import() -> None:
+    from pushapp import bridge, compat, gatewayclient, twins
+
+    assert compat.Gateway is gatewayclient.Gateway
+    assert bridge.sync_twin is twins.sync_twin

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from django.test import override_settings
 
-from pushapp.conf import DEFAULTS, push_settings
+from pushapp.conf import DEFAULTS, SETTINGS, push_settings
 
 
 def test_defaults_and_overrides() -> None:
@@ -19,3 +22,15 @@ def test_defaults_and_overrides() -> None:
 def test_every_default_has_a_property() -> None:
     for name in DEFAULTS:
         assert getattr(push_settings, name) == DEFAULTS[name] or name == "PATH"
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text(encoding="utf-8")
+    for name, setting in SETTINGS.items():
+        default = "None" if setting.default is None else json.dumps(setting.default).replace("false", "False")
+        assert f"| `{name}` | `{default}` |" in page, name
+
+
+def test_a_non_dict_pushapp_reads_as_the_defaults() -> None:
+    with override_settings(PUSHAPP=["not", "a", "dict"]):
+        assert push_settings.PING_INTERVAL == DEFAULTS["PING_INTERVAL"]

@@ -16,7 +16,7 @@ from django.test import override_settings
 from pushapp import gateway
 from pushapp.signals import client_connected, client_disconnected, message_received
 from pushapp.tokens import issue_token, verify_client_proof
-from tests.communicators import application, clean_hub, connect, open_socket
+from tests.support.communicators import application, clean_hub, connect, open_socket
 
 pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
 

@@ -4,13 +4,12 @@ and the slow-client policy (close 4005, counted as dropped), on stand-ins for Tw
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from pushapp.hub import Connection, Hub
-from pushapp.servers.daphne import encode_frame, write
+from pushapp.servers.daphne import DaphneSink, encode_frame, write
 
 
 class FakeSocket:
@@ -74,54 +73,49 @@ def test_write_goes_to_the_socket_and_buffers_the_rest() -> None:
     assert partial.buffered == [b"bc", b"def"]
 
 
+def daphne_hub() -> tuple[Hub, DaphneSink]:
+    hub = Hub(layer=None)  # type: ignore[arg-type]  # the write path never touches the layer
+    sink = hub.sink(DaphneSink)
+    assert isinstance(sink, DaphneSink)
+    return hub, sink
+
+
 @override_settings(PUSHAPP={"MAX_BUFFERED_BYTES": 10})
 async def test_a_client_that_does_not_read_is_closed_4005_and_counted() -> None:
-    hub = Hub(layer=None)
+    hub, sink = daphne_hub()
     fast, slow = FakeProtocol(FakeTransport()), FakeProtocol(FakeTransport(takes=0))
-
-    async def send(event: dict[str, Any]) -> None:
-        raise AssertionError("the daphne path does not use the ASGI send")
-
-    conns = [Connection("f" * 48, send, None, fast), Connection("s" * 48, send, None, slow)]
+    conns = [Connection("f" * 48, None, sink, fast), Connection("s" * 48, None, sink, slow)]
     for conn in conns:
-        hub.clients[conn.client_id] = conn
+        hub.registry.add(conn)
     await hub.deliver(conns, ("0123456789", None))  # 12 bytes framed: over the limit only if unsent
     await hub.deliver(conns, ("abc", None))
     assert fast.transport.socket.sent == b""  # queued until the end of this loop iteration
-    hub.flush_writes()
+    sink.flush()
     assert fast.transport.socket.sent == b"\x81\x0a0123456789\x81\x03abc"  # one write for both
-    assert (hub.delivered, hub.dropped) == (4, 2)
-    await asyncio.gather(*hub._tasks_running)
+    assert (hub.counters.delivered, hub.counters.dropped) == (4, 2)
+    await asyncio.gather(*hub._background_tasks)
     assert slow.closed_with == 4005
-    assert list(hub.clients) == ["f" * 48]
+    assert list(hub.registry.clients) == ["f" * 48]
 
 
 @pytest.mark.parametrize("state", [2, 1])
 async def test_closing_sockets_are_skipped(state: int) -> None:
-    hub = Hub(layer=None)
+    hub, sink = daphne_hub()
     protocol = FakeProtocol(FakeTransport())
     protocol.state = state
-
-    async def send(event: dict[str, Any]) -> None:
-        raise AssertionError
-
-    await hub.deliver([Connection("a" * 48, send, None, protocol)], ("x", None))
-    hub.flush_writes()
-    assert (protocol.transport.socket.sent, hub.delivered) == (b"", 0)
+    await hub.deliver([Connection("a" * 48, None, sink, protocol)], ("x", None))
+    sink.flush()
+    assert (protocol.transport.socket.sent, hub.counters.delivered) == (b"", 0)
 
 
 async def test_close_sends_queued_pushes_then_the_message_then_the_close_frame() -> None:
-    hub = Hub(layer=None)
+    hub, sink = daphne_hub()
     protocol = FakeProtocol(FakeTransport())
-
-    async def send(event: dict[str, Any]) -> None:
-        raise AssertionError("the daphne path does not use the ASGI send")
-
-    conn = Connection("c" * 48, send, None, protocol)
-    hub.clients[conn.client_id] = conn
+    conn = Connection("c" * 48, None, sink, protocol)
+    hub.registry.add(conn)
     await hub.deliver([conn], ("push", None))
     await hub.close(conn, 1000, ("bye", None))
     assert protocol.transport.socket.sent == b"\x81\x04push\x81\x03bye"
     assert protocol.closed_with == 1000
-    hub.flush_writes()  # nothing is left queued to follow the close frame
+    sink.flush()  # nothing is left queued to follow the close frame
     assert protocol.transport.socket.sent == b"\x81\x04push\x81\x03bye"

@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from pushapp import gateway
 from pushapp.exceptions import AsyncContextError, InvalidClientId, InvalidGroup, InvalidUid
-from tests.communicators import Client, clean_hub, connect
+from tests.support.communicators import Client, clean_hub, connect
 
 pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
 

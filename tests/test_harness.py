@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from tests.conftest import ClusterFactory
-from tests.processes import ProducerError
-from tests.producer import decode, encode
-from tests.redis_server import RedisServer, find_redis_server, ping
+from tests.support.processes import ProducerError
+from tests.support.producer import decode, encode
+from tests.support.redis_server import RedisServer, find_redis_server, ping
 
 
 def http_status(port: int, path: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT
 
 SNIPPET = """
 import sys

@@ -9,12 +9,12 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.cluster import Cluster
 from tests.conftest import ClusterFactory
-from tests.processes import REPO_ROOT
-from tests.redis_server import RedisServer
-from tests.waiting import wait_until
-from tests.wsclients import PushSocket
+from tests.support.cluster import Cluster
+from tests.support.processes import REPO_ROOT
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.wsclients import PushSocket
 
 TTL = 2.0  # PRESENCE_TTL of these clusters: the bound a crash must be reflected within
 

@@ -17,7 +17,7 @@ from django.test import override_settings
 from pushapp import gateway
 from pushapp.hub import running_hub
 from pushapp.stats import render
-from tests.communicators import clean_hub, connect
+from tests.support.communicators import clean_hub, connect
 
 DATA: dict[str, Any] = {
     "version": 1,
@@ -78,7 +78,7 @@ async def test_command_text_and_json_on_the_memory_backend() -> None:
     assert await gateway.aset_session(a.client_id, {"k": 1})
     hub = running_hub()
     assert hub is not None
-    hub.delivered = 5
+    hub.counters.delivered = 5
 
     def run(*args: str) -> str:
         out = StringIO()

@@ -16,8 +16,8 @@ from pushapp import gateway, queries
 from pushapp.exceptions import AsyncContextError, InvalidClientId, InvalidGroup, InvalidUid
 from pushapp.hub import stop_hub
 from pushapp.presence import get_backend
-from pushapp.presence.redis import RedisBackend
-from tests.communicators import Client, connect
+from pushapp.redis.presence import RedisBackend
+from tests.support.communicators import Client, connect
 
 OFFLINE = "0" * 48
 

@@ -18,7 +18,8 @@ from django.test import RequestFactory
 
 from pushapp import script
 from pushapp.exceptions import InvalidGroup
-from pushapp.script import granted_groups, groups_grant, parse_groups, pushapp_script_html
+from pushapp.script import parse_groups, pushapp_script_html
+from pushapp.tokens import granted_groups, groups_grant
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import Settings

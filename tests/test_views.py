@@ -12,8 +12,7 @@ from django.test import Client
 
 from pushapp import views
 from pushapp.names import new_client_id, new_node_id
-from pushapp.script import groups_grant
-from pushapp.tokens import client_proof, verify_token
+from pushapp.tokens import client_proof, groups_grant, verify_token
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import Settings

@@ -1,37 +1,37 @@
 """Presence: who is online, in which groups, with which session, across every server process.
 
 A backend has two sides. The hub of each server process *writes* through a :class:`~.base.Writer`
-(``backend.writer(hub)``); any process *reads* with ``backend.op`` / ``backend.aop``: raw operations, the
-same shapes from every backend, which :mod:`pushapp.queries` turns into the public answers.
+(``backend.writer(...)``); any process *reads* with the backend's typed methods, which
+:mod:`pushapp.queries` turns into the public answers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from ..conf import push_settings
+from ..layer import is_redis, layer_options
 from .base import Backend
+
+#: Named by dotted path, as Django names its backends: the Redis one needs the redis extra.
+BACKENDS = {
+    "memory": "pushapp.presence.memory.MemoryBackend",
+    "redis": "pushapp.redis.presence.RedisBackend",
+}
 
 _backend: Backend | None = None
 
 
 def _build() -> Backend:
-    from .memory import MemoryBackend
-
-    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
-    layer: dict[str, Any] = layers.get(push_settings.CHANNEL_LAYER, {})
     kind = push_settings.PRESENCE
     if kind == "auto":
-        kind = "redis" if str(layer.get("BACKEND", "")).startswith("channels_redis.") else "memory"
-    if kind == "memory":
-        return MemoryBackend()
-    from .redis import RedisBackend  # needs the redis extra
-
-    return RedisBackend.from_layer_config(layer.get("CONFIG", {}))
+        kind = "redis" if is_redis() else "memory"
+    backend: Backend = import_string(BACKENDS[kind]).from_settings(layer_options())
+    return backend
 
 
 def get_backend() -> Backend:

@@ -1,16 +1,33 @@
-"""What a presence backend provides, and the no-op writer of backends that read the hubs directly."""
+"""What a presence backend provides: typed reads (each with an ``a``-prefixed async twin) and a writer
+per hub. The writer is given what it needs from the hub, so presence never imports the hub."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..hub import Connection, Hub
+from ..registry import Connection, Registry
+
+#: pushstats fields of a node, as field/value pairs.
+InfoPairs = Callable[[], list[str]]
+#: What a writer awaits when it finds Redis lost its data: the hub rejoins its layer groups.
+OnLost = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One server process as presence last heard of it."""
+
+    node: str
+    heartbeat_age: float
+    info: dict[str, str]
 
 
 class Writer:
     """A hub's hooks into presence. Each is awaited after the hub's own state changed, and returns once
-    the change is visible to every reader, so an answer sent to a caller afterwards agrees with queries."""
+    the change is visible to every reader, so an answer sent to a caller afterwards agrees with queries.
+    This one writes nothing: for backends that read the registries directly."""
 
     async def start(self) -> None:
         pass
@@ -41,13 +58,83 @@ class Writer:
 
 
 class Backend:
-    """Raw read operations (see presence.lua for their shapes) and a writer per hub."""
+    """The reads every backend answers, in the same shapes. ``""`` as a group means every connection."""
 
-    def writer(self, hub: Hub) -> Writer:
+    @classmethod
+    def from_settings(cls, layer_options: dict[str, Any]) -> Backend:
+        """The backend for these settings; ``layer_options`` is the channel layer's ``CONFIG``."""
+        return cls()
+
+    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> Writer:
         return Writer()
 
-    def op(self, name: str, *args: str) -> Any:
+    def is_online(self, client_id: str) -> bool:
         raise NotImplementedError
 
-    async def aop(self, name: str, *args: str) -> Any:
+    async def ais_online(self, client_id: str) -> bool:
+        raise NotImplementedError
+
+    def uid_of(self, client_id: str) -> str | None:
+        raise NotImplementedError
+
+    async def auid_of(self, client_id: str) -> str | None:
+        raise NotImplementedError
+
+    def uid_client_ids(self, uids: list[str]) -> list[list[str]]:
+        """Per uid, the client ids bound to it."""
+        raise NotImplementedError
+
+    async def auid_client_ids(self, uids: list[str]) -> list[list[str]]:
+        raise NotImplementedError
+
+    def group_client_ids(self, groups: list[str]) -> list[list[str]]:
+        """Per group, its members' client ids."""
+        raise NotImplementedError
+
+    async def agroup_client_ids(self, groups: list[str]) -> list[list[str]]:
+        raise NotImplementedError
+
+    def group_counts(self, groups: list[str]) -> list[int]:
+        raise NotImplementedError
+
+    async def agroup_counts(self, groups: list[str]) -> list[int]:
+        raise NotImplementedError
+
+    def group_sessions(self, group: str) -> dict[str, dict[str, Any]]:
+        """``{client id: session}`` of the group's members."""
+        raise NotImplementedError
+
+    async def agroup_sessions(self, group: str) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def group_uids(self, group: str) -> list[str]:
+        """The distinct uids of the group's members."""
+        raise NotImplementedError
+
+    async def agroup_uids(self, group: str) -> list[str]:
+        raise NotImplementedError
+
+    def all_uids(self) -> list[str]:
+        raise NotImplementedError
+
+    async def aall_uids(self) -> list[str]:
+        raise NotImplementedError
+
+    def all_groups(self) -> list[str]:
+        raise NotImplementedError
+
+    async def aall_groups(self) -> list[str]:
+        raise NotImplementedError
+
+    def all_group_members(self, uids: bool) -> dict[str, list[str]]:
+        """``{group: [client ids]}``, or ``{group: [distinct uids]}`` when ``uids``, for every group."""
+        raise NotImplementedError
+
+    async def aall_group_members(self, uids: bool) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+    def nodes(self) -> list[NodeInfo]:
+        raise NotImplementedError
+
+    async def anodes(self) -> list[NodeInfo]:
         raise NotImplementedError

@@ -1,82 +1,127 @@
-"""Presence read straight from the hubs of this process: the embedded, one-process default.
+"""Presence read straight from this process's registries: the embedded, one-process default.
 
 Only correct when every connection lives in this process, which is what the in-memory channel layer
-implies anyway. The raw operations mirror presence.lua, shape for shape.
+implies anyway. Each read is a plain function over the registries; sync callers run it on the loop that
+owns them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+import functools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
-from ..hub import Connection, Hub, all_hubs
+from ..loops import LocalNode, local_nodes
 from ..protocol import dumps
-from .base import Backend
+from ..registry import Connection
+from ..twins import target_loop
+from .base import Backend, NodeInfo
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _members(hub: Hub, group: str) -> Iterable[Connection]:
-    return hub.clients.values() if group == "" else hub.groups.get(group, ())
-
-
-def _uids(conns: Iterable[Connection], seen: set[str], out: list[str]) -> None:
+def _distinct_uids(conns: Iterable[Connection], seen: set[str], out: list[str]) -> None:
     for conn in conns:
         if conn.uid is not None and conn.uid not in seen:
             seen.add(conn.uid)
             out.append(conn.uid)
 
 
-def _run(name: str, args: tuple[str, ...]) -> Any:
-    hubs = all_hubs()
-    if name == "is_online":
-        return int(any(args[0] in hub.clients for hub in hubs))
-    if name == "uid_of":
-        conn = next((hub.clients[args[0]] for hub in hubs if args[0] in hub.clients), None)
-        return conn.uid if conn is not None and conn.uid is not None else None
-    if name == "uid_cids":
-        return [[c.client_id for hub in hubs for c in hub.uids.get(uid, ())] for uid in args]
-    if name == "group_cids":
-        return [[c.client_id for hub in hubs for c in _members(hub, group)] for group in args]
-    if name == "group_counts":
-        return [sum(len(hub.clients if g == "" else hub.groups.get(g, ())) for hub in hubs) for g in args]
-    if name == "group_sessions":
-        flat: list[Any] = []
-        for hub in hubs:
-            for conn in _members(hub, args[0]):
-                flat += [conn.client_id, dumps(conn.session) if conn.session else None]
-        return flat
-    if name == "group_uids":
-        seen: set[str] = set()
-        out: list[str] = []
-        for hub in hubs:
-            _uids(_members(hub, args[0]), seen, out)
-        return out
-    if name == "all_uids":
-        return list(dict.fromkeys(uid for hub in hubs for uid in hub.uids))
-    if name == "all_groups":
-        return list(dict.fromkeys(group for hub in hubs for group in hub.groups))
-    if name == "all_group_members":
-        lists: dict[str, list[str]] = {}
-        seen_by_group: dict[str, set[str]] = {}
-        for hub in hubs:
-            for group, conns in hub.groups.items():
-                out = lists.setdefault(group, [])
-                if args[0] == "uids":
-                    _uids(conns, seen_by_group.setdefault(group, set()), out)
-                else:
-                    out += [c.client_id for c in conns]
-        return [item for group, members in lists.items() for item in (group, members)]
-    if name == "nodes":
-        return [item for hub in hubs for item in (hub.node_id, "0", hub.info_pairs())]
-    raise ValueError(f"unknown pushapp presence operation {name!r}")
+def _find(nodes: list[LocalNode], client_id: str) -> Connection | None:
+    return next((c for node in nodes if (c := node.registry.get(client_id)) is not None), None)
+
+
+def _is_online(nodes: list[LocalNode], client_id: str) -> bool:
+    return _find(nodes, client_id) is not None
+
+
+def _uid_of(nodes: list[LocalNode], client_id: str) -> str | None:
+    conn = _find(nodes, client_id)
+    return None if conn is None else conn.uid
+
+
+def _uid_client_ids(nodes: list[LocalNode], uids: list[str]) -> list[list[str]]:
+    return [[c.client_id for n in nodes for c in n.registry.uids.get(uid, ())] for uid in uids]
+
+
+def _group_client_ids(nodes: list[LocalNode], groups: list[str]) -> list[list[str]]:
+    return [[c.client_id for n in nodes for c in n.registry.members(group)] for group in groups]
+
+
+def _group_counts(nodes: list[LocalNode], groups: list[str]) -> list[int]:
+    return [sum(len(list(n.registry.members(group))) for n in nodes) for group in groups]
+
+
+def _group_sessions(nodes: list[LocalNode], group: str) -> dict[str, dict[str, Any]]:
+    return {
+        c.client_id: json.loads(dumps(c.session)) for n in nodes for c in n.registry.members(group)
+    }  # a copy
+
+
+def _group_uids(nodes: list[LocalNode], group: str) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for node in nodes:
+        _distinct_uids(node.registry.members(group), seen, out)
+    return out
+
+
+def _all_uids(nodes: list[LocalNode]) -> list[str]:
+    return list(dict.fromkeys(uid for n in nodes for uid in n.registry.uids))
+
+
+def _all_groups(nodes: list[LocalNode]) -> list[str]:
+    return list(dict.fromkeys(group for n in nodes for group in n.registry.groups))
+
+
+def _all_group_members(nodes: list[LocalNode], uids: bool) -> dict[str, list[str]]:
+    lists: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}
+    for node in nodes:
+        for group, conns in node.registry.groups.items():
+            out = lists.setdefault(group, [])
+            if uids:
+                _distinct_uids(conns, seen.setdefault(group, set()), out)
+            else:
+                out += [c.client_id for c in conns]
+    return lists
+
+
+def _nodes(nodes: list[LocalNode]) -> list[NodeInfo]:
+    result = []
+    for node in nodes:
+        pairs = node.info()
+        result.append(NodeInfo(node.node_id, 0.0, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return result
+
+
+def _reader(read: Callable[..., R]) -> tuple[Callable[..., R], Callable[..., Any]]:
+    """A read's sync method (run on the registries' loop: their dicts belong to its thread) and its
+    async twin (already on that loop)."""
+
+    async def aread(self: MemoryBackend, *args: Any) -> R:
+        return read(local_nodes(), *args)
+
+    def sync_read(self: MemoryBackend, *args: Any) -> R:
+        return asyncio.run_coroutine_threadsafe(aread(self, *args), target_loop()).result()
+
+    functools.update_wrapper(aread, read)
+    functools.update_wrapper(sync_read, read)
+    return sync_read, aread
 
 
 class MemoryBackend(Backend):
-    async def aop(self, name: str, *args: str) -> Any:
-        return _run(name, args)
-
-    def op(self, name: str, *args: str) -> Any:
-        from ..bridge import target_loop
-
-        # The hubs' dicts belong to their loop's thread: read them there.
-        return asyncio.run_coroutine_threadsafe(self.aop(name, *args), target_loop()).result()
+    is_online, ais_online = _reader(_is_online)
+    uid_of, auid_of = _reader(_uid_of)
+    uid_client_ids, auid_client_ids = _reader(_uid_client_ids)
+    group_client_ids, agroup_client_ids = _reader(_group_client_ids)
+    group_counts, agroup_counts = _reader(_group_counts)
+    group_sessions, agroup_sessions = _reader(_group_sessions)
+    group_uids, agroup_uids = _reader(_group_uids)
+    all_uids, aall_uids = _reader(_all_uids)
+    all_groups, aall_groups = _reader(_all_groups)
+    all_group_members, aall_group_members = _reader(_all_group_members)
+    nodes, anodes = _reader(_nodes)

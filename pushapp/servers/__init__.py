@@ -1,1 +1,23 @@
-"""Adapters for what the ASGI standard leaves to each server."""
+"""Everything that depends on the ASGI server: how frames reach a connection's socket (a *sink* per
+server), and the server's shutdown hook. The consumer picks the sink; the hub only calls it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import daphne
+from .asgi import AsgiSink
+from .base import Counters, OnSlow, Sink
+
+__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "sink_type"]
+
+
+def sink_type(send: Any) -> tuple[type[Sink], Any]:
+    """The sink class for a connection whose ASGI ``send`` is ``send``, and the handle it writes through."""
+    protocol = daphne.protocol_of(send)
+    if protocol is not None:
+        return daphne.DaphneSink, protocol
+    return AsgiSink, send
+
+
+on_shutdown = daphne.on_shutdown

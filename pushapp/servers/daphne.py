@@ -4,19 +4,27 @@ Daphne hands each application ``functools.partial(server.handle_reply, protocol)
 
 - autobahn enforces the frame size limit itself: it closes with 1009 before buffering a huge frame (the
   ASGI ``websocket.close`` event cannot carry 1009 on daphne: autobahn only sends 1000 or 3000-4999);
-- the hub writes a broadcast frame, encoded once, straight to each socket's transport, instead of letting
-  autobahn frame the same payload again for every recipient (GatewayWorker's ``protocolAccelerate``).
-  The transport's buffer then shows which clients do not keep up.
+- :class:`DaphneSink` writes a broadcast frame, encoded once, straight to each socket's transport, instead
+  of letting autobahn frame the same payload again for every recipient (GatewayWorker's
+  ``protocolAccelerate``). The transport's buffer then shows which clients do not keep up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import struct
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
+
+from ..conf import push_settings
+from ..protocol import Payload
+from ..registry import Connection
+from .base import Sink
+
+logger = logging.getLogger(__name__)
 
 
 def protocol_of(send: Any) -> Any | None:
@@ -29,11 +37,11 @@ def protocol_of(send: Any) -> Any | None:
     return protocol
 
 
-def limit_message_size(protocol: Any, max_bytes: int) -> None:
-    """Make autobahn close with 1009 on a message over ``max_bytes``."""
-    protocol.maxMessagePayloadSize = max_bytes
-    protocol.maxFramePayloadSize = max_bytes
-    protocol.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
+def limit_message_size(handle: Any, max_bytes: int) -> None:
+    """Make autobahn (``handle`` is daphne's protocol) close with 1009 on a message over ``max_bytes``."""
+    handle.maxMessagePayloadSize = max_bytes
+    handle.maxFramePayloadSize = max_bytes
+    handle.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
 
 
 def encode_frame(text: str | None, data: bytes | None) -> bytes:
@@ -107,3 +115,86 @@ def on_shutdown(callback: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(callback()))
     )
     return True
+
+
+class _ServerFrame(bytes):
+    """A queued frame of the server's own (welcome, pong, error): not a push, so never counted as one."""
+
+
+def _pushes(frames: list[bytes]) -> int:
+    return sum(1 for frame in frames if type(frame) is bytes)
+
+
+class DaphneSink(Sink):
+    """Frames encoded once per message, queued per connection, written once per loop iteration.
+
+    A burst of messages thus costs one system call per connection, not one per message. Every frame to
+    the connection, pushes and the server's own alike, goes through the same queue and the same limit:
+    a client whose unsent bytes pass ``MAX_BUFFERED_BYTES`` is reported to ``on_slow`` (the hub closes
+    it with 4005) and what it did not take is counted as dropped: bounded memory, no silent loss.
+    """
+
+    limit_frame_size = staticmethod(limit_message_size)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outbox: dict[Connection, list[bytes]] = {}
+        self._flush_scheduled = False
+
+    def _queue(self, conn: Connection, frame: bytes) -> None:
+        frames = self._outbox.get(conn)
+        if frames is None:
+            self._outbox[conn] = [frame]
+        else:
+            frames.append(frame)
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    async def deliver(self, conns: Sequence[Connection], payload: Payload) -> None:
+        frame = encode_frame(*payload)
+        outbox = self._outbox
+        for conn in conns:
+            frames = outbox.get(conn)
+            if frames is None:
+                outbox[conn] = [frame]
+            else:
+                frames.append(frame)
+        self.counters.delivered += len(conns)
+        if conns:
+            self._schedule()
+
+    async def send(self, conn: Connection, text: str) -> None:
+        self._queue(conn, _ServerFrame(encode_frame(text, None)))
+        self._schedule()
+
+    def flush(self) -> None:
+        """Write every connection's queued frames."""
+        outbox, self._outbox = self._outbox, {}
+        self._flush_scheduled = False
+        limit = push_settings.MAX_BUFFERED_BYTES
+        counters = self.counters
+        for conn, frames in outbox.items():
+            protocol = conn.handle
+            if not is_open(protocol):  # closing since: checked once per connection, not per frame
+                counters.delivered -= _pushes(frames)
+                continue
+            try:
+                if write(protocol.transport, frames[0] if len(frames) == 1 else b"".join(frames)) <= limit:
+                    continue
+            except Exception:
+                logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
+            counters.dropped += _pushes(frames)
+            logger.warning("pushapp: closing %s: it does not read its messages", conn.client_id)
+            self.on_slow(conn)
+
+    async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
+        protocol = conn.handle
+        frames = self._outbox.pop(conn, [])  # pushes of this loop iteration go out first
+        if message is not None:
+            frames.append(encode_frame(*message))
+        if frames and is_open(protocol):
+            write(protocol.transport, b"".join(frames))
+        close(protocol, code)

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import threading
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from channels_redis.utils import decode_hosts
 
 from ..conf import push_settings
+from ..presence.base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 from ..protocol import dumps
-from .base import Backend, Writer
-
-if TYPE_CHECKING:
-    from ..hub import Connection, Hub
+from ..registry import Connection, Registry
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class RedisBackend(Backend):
         self._async: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
 
     @classmethod
-    def from_layer_config(cls, config: dict[str, Any]) -> RedisBackend:
+    def from_settings(cls, config: dict[str, Any]) -> RedisBackend:
         """The channel layer's first Redis (or ``PRESENCE_REDIS_URL``), keys under the layer's prefix."""
         prefix = str(config.get("prefix", "asgi")) + ":pushapp:"
         if push_settings.PRESENCE_REDIS_URL:
@@ -81,16 +80,106 @@ class RedisBackend(Backend):
         if client is not None:
             await client.aclose()
 
-    def op(self, name: str, *args: str) -> Any:
+    def _call(self, name: str, *args: str) -> Any:
+        """One operation of presence.lua, from sync code."""
         self.sync_client()
         return _decode(self._sync_script(args=self._args(name, args)))
 
-    async def aop(self, name: str, *args: str) -> Any:
+    async def _acall(self, name: str, *args: str) -> Any:
         script = self.async_client().register_script(SCRIPT)
         return _decode(await script(args=self._args(name, args)))
 
-    def writer(self, hub: Hub) -> RedisWriter:
-        return RedisWriter(self, hub)
+    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> RedisWriter:
+        return RedisWriter(self, node_id, registry, info, on_lost)
+
+    def is_online(self, client_id: str) -> bool:
+        return bool(self._call("is_online", client_id))
+
+    async def ais_online(self, client_id: str) -> bool:
+        return bool(await self._acall("is_online", client_id))
+
+    def uid_of(self, client_id: str) -> str | None:
+        return self._call("uid_of", client_id) or None
+
+    async def auid_of(self, client_id: str) -> str | None:
+        return await self._acall("uid_of", client_id) or None
+
+    def uid_client_ids(self, uids: list[str]) -> list[list[str]]:
+        return _lists(self._call("uid_cids", *uids))
+
+    async def auid_client_ids(self, uids: list[str]) -> list[list[str]]:
+        return _lists(await self._acall("uid_cids", *uids))
+
+    def group_client_ids(self, groups: list[str]) -> list[list[str]]:
+        return _lists(self._call("group_cids", *groups))
+
+    async def agroup_client_ids(self, groups: list[str]) -> list[list[str]]:
+        return _lists(await self._acall("group_cids", *groups))
+
+    def group_counts(self, groups: list[str]) -> list[int]:
+        return [int(n) for n in self._call("group_counts", *groups)]
+
+    async def agroup_counts(self, groups: list[str]) -> list[int]:
+        return [int(n) for n in await self._acall("group_counts", *groups)]
+
+    def group_sessions(self, group: str) -> dict[str, dict[str, Any]]:
+        return _sessions(self._call("group_sessions", group))
+
+    async def agroup_sessions(self, group: str) -> dict[str, dict[str, Any]]:
+        return _sessions(await self._acall("group_sessions", group))
+
+    def group_uids(self, group: str) -> list[str]:
+        return list(self._call("group_uids", group))
+
+    async def agroup_uids(self, group: str) -> list[str]:
+        return list(await self._acall("group_uids", group))
+
+    def all_uids(self) -> list[str]:
+        return list(self._call("all_uids"))
+
+    async def aall_uids(self) -> list[str]:
+        return list(await self._acall("all_uids"))
+
+    def all_groups(self) -> list[str]:
+        return list(self._call("all_groups"))
+
+    async def aall_groups(self) -> list[str]:
+        return list(await self._acall("all_groups"))
+
+    def all_group_members(self, uids: bool) -> dict[str, list[str]]:
+        return _members(self._call("all_group_members", "uids" if uids else "cids"))
+
+    async def aall_group_members(self, uids: bool) -> dict[str, list[str]]:
+        return _members(await self._acall("all_group_members", "uids" if uids else "cids"))
+
+    def nodes(self) -> list[NodeInfo]:
+        return _nodes(self._call("nodes"))
+
+    async def anodes(self) -> list[NodeInfo]:
+        return _nodes(await self._acall("nodes"))
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _lists(value: list[Any]) -> list[list[str]]:
+    return [list(item) for item in value]
+
+
+def _sessions(flat: list[Any]) -> dict[str, dict[str, Any]]:
+    return {cid: json.loads(raw) if raw else {} for cid, raw in _pairs(flat).items()}
+
+
+def _members(flat: list[Any]) -> dict[str, list[str]]:
+    return {group: list(members) for group, members in _pairs(flat).items()}
+
+
+def _nodes(flat: list[Any]) -> list[NodeInfo]:
+    return [
+        NodeInfo(node, float(age), _pairs(pairs))
+        for node, age, pairs in zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+    ]
 
 
 def _decode(value: Any) -> Any:
@@ -104,10 +193,14 @@ def _decode(value: Any) -> Any:
 class RedisWriter(Writer):
     """Queues a hub's presence writes and sends them in pipelined batches; keeps the heartbeat."""
 
-    def __init__(self, backend: RedisBackend, hub: Hub) -> None:
+    def __init__(
+        self, backend: RedisBackend, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost
+    ) -> None:
         self.backend = backend
-        self.hub = hub
-        self.node = hub.node_id
+        self.node = node_id
+        self.registry = registry
+        self.info = info
+        self.on_lost = on_lost
         self._queue: list[tuple[Any, ...]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
@@ -180,10 +273,10 @@ class RedisWriter(Writer):
         """Replace this node's keys with the hub's state, atomically (MULTI/EXEC)."""
         pipe = self.client.pipeline(transaction=True)
         await self._call("drop", self.node, client=pipe)
-        for conn in list(self.hub.clients.values()):
+        for conn in self.registry:
             for command in self._connection_commands(conn):
                 pipe.execute_command(*command)
-        await self._call("register", self.node, *self.hub.info_pairs(), client=pipe)
+        await self._call("register", self.node, *self.info(), client=pipe)
         await pipe.execute()
         self._resync = False
 
@@ -191,10 +284,10 @@ class RedisWriter(Writer):
         while True:
             await asyncio.sleep(push_settings.PRESENCE_TTL / 3)
             try:
-                if not await self._call("heartbeat", self.node, *self.hub.info_pairs()):
+                if not await self._call("heartbeat", self.node, *self.info()):
                     logger.warning("pushapp: presence of %s was lost (Redis restart?); resyncing", self.node)
                     self._resync = True
-                    await self.hub.rejoin_layer_groups()  # a layer keeping groups in Redis lost them too
+                    await self.on_lost()  # a layer keeping groups in Redis lost them too
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -227,13 +320,13 @@ class RedisWriter(Writer):
 
     def _leave_commands(self, cid: str, group: str) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = [("SREM", self._key("g:" + _sha1(group)), cid)]
-        if group not in self.hub.groups:
+        if not self.registry.has_group(group):
             commands.append(("SREM", self._key("groups"), group))
         return commands
 
     def _unbind_commands(self, cid: str, uid: str) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = [("SREM", self._key("u:" + _sha1(uid)), cid)]
-        if uid not in self.hub.uids:
+        if not self.registry.has_uid(uid):
             commands.append(("SREM", self._key("uids"), uid))
         return commands
 

@@ -22,7 +22,7 @@ from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.processes import REPO_ROOT, DaphneProcess
+from tests.support.processes import REPO_ROOT, DaphneProcess
 
 CHROMIUM = os.environ.get("PUSHAPP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PUSHAPP_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -7,7 +7,7 @@ another process than any server. Protocol, one JSON object per line: the test wr
 ``{"ready": true}`` once Django is set up (or an error line if that failed). Bytes travel as
 ``{"__bytes__": base64}``; tuples and sets arrive as lists.
 
-Run as ``python -m tests.producer`` with DJANGO_SETTINGS_MODULE set; logs go to stderr.
+Run as ``python -m tests.support.producer`` with DJANGO_SETTINGS_MODULE set; logs go to stderr.
 """
 
 from __future__ import annotations

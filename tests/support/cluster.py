@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tests.processes import DaphneProcess, ProcessConfig, Producer
+from tests.support.processes import DaphneProcess, ProcessConfig, Producer
 
 LAYERS = ("core", "pubsub")
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from tests.producer import decode, encode
+from tests.support.producer import decode, encode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = float(os.environ.get("PUSHAPP_TEST_START_TIMEOUT", "30"))
 STOP_TIMEOUT = 15.0
 CALL_TIMEOUT = 30.0
@@ -233,7 +233,7 @@ class ProducerError(Exception):
 
 
 class Producer:
-    """``python -m tests.producer``: calls ``pushapp.gateway`` functions from plain sync code, on request."""
+    """``python -m tests.support.producer``: calls ``pushapp.gateway`` from sync code, on request."""
 
     def __init__(
         self,
@@ -244,7 +244,7 @@ class Producer:
     ):
         self.call_timeout = call_timeout
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.producer"],
+            [sys.executable, "-m", "tests.support.producer"],
             cwd=REPO_ROOT,
             env=config.env(extra_env),
             stdin=subprocess.PIPE,

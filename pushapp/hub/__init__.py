@@ -1,0 +1,39 @@
+"""The hub of each server process: :class:`Hub` and the per-loop access to it.
+
+The parts it orchestrates live beside it: :mod:`.membership` (layer groups), :mod:`.control` (the
+per-connection operations), :mod:`.dedupe`; the bookkeeping is :mod:`pushapp.registry` and the write
+paths are :mod:`pushapp.servers`, below it.
+"""
+
+from __future__ import annotations
+
+from ..layer import get_layer
+from ..perloop import PerLoop
+from ..protocol import CloseCode
+from ..registry import Connection
+from .hub import Hub
+
+__all__ = ["Connection", "Hub", "all_hubs", "get_hub", "running_hub", "stop_hub"]
+
+_hubs: PerLoop[Hub] = PerLoop()
+
+
+async def get_hub() -> Hub:
+    """The running loop's hub, started on first use."""
+    return await _hubs.get(lambda: Hub(get_layer(), _hubs.discard))
+
+
+def running_hub() -> Hub | None:
+    return _hubs.running()
+
+
+def all_hubs() -> list[Hub]:
+    """Every started hub of this process (one per server event loop; usually one)."""
+    return _hubs.all()
+
+
+async def stop_hub(code: int = CloseCode.SERVICE_RESTART) -> None:
+    """Stop the running loop's hub: graceful shutdown, and test isolation."""
+    hub = _hubs.pop()
+    if hub is not None:
+        await hub.stop(code)

@@ -1,0 +1,288 @@
+"""The hub: one per server process (per event loop), orchestrating that process's connections.
+
+The hub, not each connection, talks to the channel layer. It listens on ONE layer channel
+(``pushapp.hub.<node id>``, the routing half of every client id it issues), and joins each layer group
+(one per pushapp group, one per uid, plus ``pushapp.all``) once, while at least one local connection
+needs it. A message from the layer is decoded once and handed, with all its local recipients, to the
+server's sink; there is no per-recipient Redis operation, task or thread hop. The parts it orchestrates
+return values to it: the :class:`~pushapp.registry.Registry`, the
+:class:`~.membership.LayerMembership`, the :mod:`~.control` table, the presence writer and the sinks.
+See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+from .. import loops, wire
+from ..conf import push_settings
+from ..layer import ChannelLayer
+from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, new_node_id, uid_layer_group
+from ..perloop import wait_until_receiving
+from ..presence import get_backend
+from ..presence.base import Writer
+from ..protocol import CloseCode, Payload, welcome_frame
+from ..registry import Connection, Registry
+from ..servers import Counters, Sink, on_shutdown
+from ..tokens import Identity, client_proof
+from . import control
+from .dedupe import Dedupe
+from .membership import LayerMembership
+
+logger = logging.getLogger(__name__)
+
+
+class Hub:
+    """This process's connections and its one channel-layer channel."""
+
+    def __init__(self, layer: ChannelLayer, forget: Callable[[Hub], bool] = lambda hub: True) -> None:
+        self.layer = layer
+        self._forget = forget  # called on the server's shutdown: False if the hub was stopped already
+        self.node_id = new_node_id()
+        self.channel = hub_channel(self.node_id)
+        self.started_at = time.time()
+        self.registry = Registry()
+        self.counters = Counters()
+        self.membership = LayerMembership(layer, self.channel)
+        self.presence: Writer = Writer()
+        self._dedupe = Dedupe()
+        self._sinks: dict[type[Sink], Sink] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background_tasks: set[asyncio.Future[None]] = set()
+        self.ready = asyncio.Event()  # set once started: listening, and in the "all" group
+        self._listening = asyncio.Event()
+        self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
+            wire.PUSH: self._on_push,
+            wire.CONTROL: self._on_control,
+            wire.UNGROUP: self._on_ungroup,
+            wire.READY: self._on_ready,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"pushapp-hub-{self.node_id}"))
+        self._tasks.append(asyncio.create_task(self._sweep_loop(), name=f"pushapp-sweep-{self.node_id}"))
+        # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
+        await wait_until_receiving(self.layer, self.channel, self._listening)
+        await self.membership.hold([ALL_GROUP])
+        self.presence = get_backend().writer(
+            self.node_id, self.registry, self.info_pairs, self.membership.rejoin
+        )
+        await self.presence.start()
+        on_shutdown(self._shutdown)
+        loops.register(
+            loops.LocalNode(self.node_id, asyncio.get_running_loop(), self.registry, self.info_pairs)
+        )
+        self.ready.set()
+
+    async def _shutdown(self) -> None:
+        if self._forget(self):
+            await self.stop()
+
+    async def stop(self, code: int = CloseCode.SERVICE_RESTART) -> None:
+        """Close every local connection and leave every layer group (graceful shutdown)."""
+        self.ready.clear()
+        loops.unregister(self.node_id)
+        for conn in self.registry:
+            await self.close(conn, code)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.membership.leave_all()
+        await self.presence.stop()
+
+    def info_pairs(self) -> list[str]:
+        """This process as ``manage.py pushstats`` shows it, as field/value pairs."""
+        fields = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": f"{self.started_at:.3f}",
+            "clients": len(self.registry),
+            "delivered": self.counters.delivered,
+            "dropped": self.counters.dropped,
+        }
+        return [str(item) for pair in fields.items() for item in pair]
+
+    def sink(self, kind: type[Sink]) -> Sink:
+        """This hub's sink of ``kind`` (the consumer picks the kind for its server)."""
+        sink = self._sinks.get(kind)
+        if sink is None:
+            sink = self._sinks[kind] = kind(self.counters, self._on_slow)
+        return sink
+
+    # -- connections -----------------------------------------------------------------------------
+
+    async def connect(self, sink: Sink, handle: Any, identity: Identity) -> Connection:
+        """Register a new connection: join its uid and groups, then welcome it."""
+        conn = Connection(new_client_id(self.node_id), identity.uid, sink, handle)
+        names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
+        names += [group_layer_group(g) for g in identity.groups]
+        await self.membership.hold(names)
+        conn.groups.update(identity.groups)
+        await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
+        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
+        await sink.send(conn, welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id)))
+        # Indexed only now, so that no push can reach the connection before its welcome.
+        self.registry.add(conn)
+        return conn
+
+    async def disconnect(self, conn: Connection) -> bool:
+        """Forget a connection: it leaves every group and its uid, and its session is gone."""
+        removed = self.registry.remove(conn)
+        if removed is None:
+            return False
+        await self.presence.disconnected(conn, removed.uid, removed.groups)
+        names = [group_layer_group(g) for g in removed.groups]
+        if removed.uid is not None:
+            names.append(uid_layer_group(removed.uid))
+        await self.membership.release(names)
+        return True
+
+    async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
+        """Forget ``conn``, then send ``message`` (if any) and the close frame after anything still queued."""
+        await self.disconnect(conn)
+        try:
+            await conn.sink.close(conn, code, message)
+        except Exception:  # the socket may already be gone; closing it is all we wanted
+            logger.debug("closing %s failed", conn.client_id, exc_info=True)
+
+    async def send(self, conn: Connection, text: str) -> None:
+        """Write a server frame (pong, error) to ``conn``, through the same path as its pushes."""
+        await conn.sink.send(conn, text)
+
+    # -- membership --------------------------------------------------------------------------------
+
+    async def join(self, conn: Connection, group: str) -> None:
+        if group in conn.groups:
+            return
+        name = group_layer_group(group)
+        await self.membership.hold([name])
+        if not self.registry.join(conn, group):  # closed, or joined, while we waited for the layer
+            await self.membership.release([name])
+            return
+        await self.presence.joined(conn, group)
+
+    async def leave(self, conn: Connection, group: str) -> None:
+        if self.registry.leave(conn, group):
+            await self.presence.left(conn, group)
+            await self.membership.release([group_layer_group(group)])
+
+    async def bind(self, conn: Connection, uid: str | None) -> None:
+        """Bind ``uid`` (None unbinds). A connection has at most one uid; binding again moves it."""
+        if conn.uid == uid:
+            return
+        if uid is not None:
+            await self.membership.hold([uid_layer_group(uid)])
+        changed, old = self.registry.bind(conn, uid)
+        if not changed:
+            if uid is not None:
+                await self.membership.release([uid_layer_group(uid)])
+            return
+        await self.presence.bound(conn, old)
+        if old is not None:
+            await self.membership.release([uid_layer_group(old)])
+
+    async def set_session(self, conn: Connection, session: dict[str, Any]) -> None:
+        conn.session = session
+        await self.presence.session_changed(conn)
+
+    # -- the layer side ----------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        receive = self.layer.receive
+        handlers = self._handlers
+        while True:
+            try:
+                message = await receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("pushapp hub %s: receiving from the channel layer failed", self.node_id)
+                await asyncio.sleep(1.0)
+                continue
+            handler = handlers.get(message.get("type", ""))
+            if handler is None:
+                continue
+            try:
+                await handler(message)
+            except Exception:
+                logger.exception("pushapp hub %s: bad layer message %r", self.node_id, message.get("type"))
+
+    async def _on_push(self, message: wire.Push) -> None:
+        message_id = message.get("m")
+        if message_id and self._dedupe.seen(message_id):
+            return
+        targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
+        if targets:
+            await self.deliver(targets, wire.payload_of(message))
+
+    async def deliver(self, targets: Sequence[Connection], payload: Payload) -> None:
+        """Hand one payload and all its recipients to the sink (each sink, if several serve this hub)."""
+        sinks = self._sinks
+        if len(sinks) == 1:
+            for sink in sinks.values():
+                await sink.deliver(targets, payload)
+            return
+        by_sink: dict[Sink, list[Connection]] = {}
+        for conn in targets:
+            by_sink.setdefault(conn.sink, []).append(conn)
+        for sink, conns in by_sink.items():
+            await sink.deliver(conns, payload)
+
+    async def _on_control(self, message: wire.Control) -> None:
+        self._background(self._control_and_reply(message))
+
+    async def _control_and_reply(self, message: wire.Control) -> None:
+        try:
+            value = await control.run(
+                self, self.registry.get(message["cid"]), message["op"], message.get("a")
+            )
+        except Exception:
+            logger.exception("pushapp hub %s: control %r failed", self.node_id, message.get("op"))
+            value = None
+        reply_to, request_id = message.get("r"), message.get("i")
+        if reply_to and request_id is not None:
+            await self.layer.send(reply_to, wire.reply(request_id, value))
+
+    async def _on_ungroup(self, message: wire.Ungroup) -> None:
+        group = message["g"]
+        members = self.registry.ungroup(group)
+        if members:
+            await self.presence.ungrouped(group, members)
+            await self.membership.release([group_layer_group(group)] * len(members))
+
+    async def _on_ready(self, message: wire.Ready) -> None:
+        self._listening.set()
+
+    def _on_slow(self, conn: Connection) -> None:
+        self._background(self.close(conn, CloseCode.TOO_SLOW))
+
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background_tasks.add(task)  # keep a reference until done, or it may be collected
+        task.add_done_callback(self._background_tasks.discard)
+
+    # -- timers ------------------------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        """Close silent connections (the heartbeat) and keep layer groups from expiring."""
+        refreshed = time.monotonic()
+        while True:
+            interval = push_settings.PING_INTERVAL
+            limit = push_settings.PING_NOT_RESPONSE_LIMIT
+            await asyncio.sleep(max(interval / 2, 0.05) if interval and limit else 5.0)
+            now = time.monotonic()
+            if interval and limit:
+                for conn in self.registry.silent_since(now - interval * limit):
+                    await self.close(conn, CloseCode.HEARTBEAT_TIMEOUT)
+            expiry = getattr(self.layer, "group_expiry", None)
+            if expiry and now - refreshed > expiry / 2:
+                refreshed = now
+                await self.membership.rejoin()

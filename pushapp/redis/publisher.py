@@ -1,0 +1,127 @@
+"""Sync sends on the channels-redis pub/sub layer, published straight to Redis with sync clients.
+
+The pub/sub layer's wire format is two lines — ``PUBLISH <channel> <layer.serialize(message)>``, groups on
+``<prefix>__group__<group>`` — so a sync caller (a WSGI view, a Celery task) need not hop to an event loop
+thread for every send: sends are queued and written in pipelined batches by one thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from typing import Any
+
+import redis
+from channels_redis.utils import _consistent_hash, decode_hosts
+
+from ..exceptions import PushappError
+from ..wire import Op
+
+logger = logging.getLogger(__name__)
+
+_publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A lock held by the parent's sender thread at fork would stay held forever in the child."""
+    for publisher in list(_publishers):
+        publisher._cond = threading.Condition()
+        publisher._owner = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for publisher in list(_publishers):
+        if publisher._owner == os.getpid():
+            try:
+                publisher.flush(timeout=5)
+            except PushappError as err:
+                logger.error("pushapp: at exit: %s", err)
+
+
+class DirectPublisher:
+    """PUBLISH as ``RedisPubSubChannelLayer`` does it, from sync code, on sync connections.
+
+    A sync send is serialized in the caller's thread and queued; one sender thread per process writes
+    everything queued in one pipelined round trip. The caller does not wait for Redis (GatewayClient does
+    not either), so a burst costs far less than a round trip per send, and order is kept. Operations that
+    must see earlier sends (joins, binds, closes) wait for the queue first (:meth:`flush`); so does the
+    process at exit. A failed write is logged and counted, and raised by the next :meth:`flush`.
+    """
+
+    #: Operations that may wait in the queue; a caller beyond it waits for room (bounded memory).
+    MAX_PENDING = 10_000
+
+    def __init__(self, layer: Any, config: dict[str, Any]) -> None:
+        self.serialize = layer.serialize
+        self.prefix = str(config.get("prefix", "asgi"))
+        self.shard_of = _consistent_hash
+        self.clients = []
+        for host in decode_hosts(config.get("hosts")):
+            options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
+            self.clients.append(redis.Redis.from_url(host["address"], **options))
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[int, str, bytes]] = deque()
+        self._busy = 0  # operations taken by the sender thread and not yet written
+        self._failed = 0
+        self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
+        _publishers.add(self)
+
+    def publish(self, ops: list[Op]) -> None:
+        items = []
+        for method, name, message in ops:
+            channel = f"{self.prefix}__group__{name}" if method == "group_send" else name
+            items.append((self.shard_of(channel, len(self.clients)), channel, self.serialize(message)))
+        with self._cond:
+            if self._owner != os.getpid():
+                self._start()
+            while len(self._queue) >= self.MAX_PENDING:
+                self._cond.wait()
+            self._queue.extend(items)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued send is written; raise if any could not be since the last flush."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._queue and not self._busy, timeout):
+                raise PushappError(f"{len(self._queue) + self._busy} sends still queued after {timeout}s")
+            failed, self._failed = self._failed, 0
+        if failed:
+            raise PushappError(f"{failed} sends could not be written to Redis (see the log)")
+
+    def _start(self) -> None:
+        self._owner = os.getpid()
+        self._queue.clear()  # a fork's copy belongs to the parent, which sends it
+        self._busy = 0
+        threading.Thread(target=self._run, name="pushapp-publish", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                batch = list(self._queue)
+                self._queue.clear()
+                self._busy = len(batch)
+                self._cond.notify_all()
+            try:
+                pipes: dict[int, Any] = {}
+                for shard, channel, data in batch:
+                    if shard not in pipes:
+                        pipes[shard] = self.clients[shard].pipeline(transaction=False)
+                    pipes[shard].publish(channel, data)
+                for pipe in pipes.values():
+                    pipe.execute()
+            except Exception:
+                logger.exception("pushapp: %d sends could not be written to Redis", len(batch))
+                with self._cond:
+                    self._failed += len(batch)
+            with self._cond:
+                self._busy = 0
+                self._cond.notify_all()

@@ -1,0 +1,112 @@
+"""The internal protocol: every message pushapp sends itself over the channel layer, built only here.
+
+Keys are one letter because every push carries them through Redis. The legend:
+
+``pushapp.push`` — a send, to a hub channel (client ids) or a layer group (uids, groups, everyone)
+    ``k`` kind: ``"cid"``, ``"uid"``, ``"grp"`` or ``"all"``; ``to`` the client ids, uids or group names
+    (absent: every connection); ``t`` text or ``b`` bytes, exactly one; ``x`` client ids to exclude;
+    ``m`` a message id, set when the message goes to several layer groups, so that a hub that is in
+    more than one of them delivers it once.
+``pushapp.ctl`` — a per-connection operation, to the hub that owns the client id
+    ``op`` the operation (see :mod:`pushapp.hub.control`); ``cid`` the client id; ``a`` its argument;
+    ``r`` the reply channel and ``i`` the request id (both absent: nobody waits for the answer).
+``pushapp.reply`` — the answer to a ``pushapp.ctl``: ``i`` the request id, ``v`` the value.
+``pushapp.ungroup`` — empty a group in every process: ``g`` the group name.
+``pushapp.ready`` — a process sends it to its own new channel, to learn when its subscription is live.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict
+
+from .protocol import Payload
+
+PUSH = "pushapp.push"
+CONTROL = "pushapp.ctl"
+REPLY = "pushapp.reply"
+UNGROUP = "pushapp.ungroup"
+READY = "pushapp.ready"
+
+Kind = Literal["cid", "uid", "grp", "all"]
+
+#: One layer operation of a send: ``("send", channel, message)`` or ``("group_send", group, message)``.
+Op = tuple[str, str, Mapping[str, Any]]
+
+
+class Push(TypedDict):
+    type: str
+    k: Kind
+    to: NotRequired[list[str]]
+    t: NotRequired[str]
+    b: NotRequired[bytes]
+    x: NotRequired[list[str]]
+    m: NotRequired[str]
+
+
+class Control(TypedDict):
+    type: str
+    op: str
+    cid: str
+    a: Any
+    r: NotRequired[str]
+    i: NotRequired[str]
+
+
+class Reply(TypedDict):
+    type: str
+    i: str
+    v: Any
+
+
+class Ungroup(TypedDict):
+    type: str
+    g: str
+
+
+class Ready(TypedDict):
+    type: str
+
+
+def push(kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] | None = None) -> Push:
+    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe."""
+    text, data = payload
+    message: Push = {"type": PUSH, "k": kind}
+    if to is not None:
+        message["to"] = to
+    if text is not None:
+        message["t"] = text
+    else:
+        message["b"] = data or b""
+    if exclude:
+        message["x"] = exclude
+    if to is not None and len(to) > 1 and kind in ("uid", "grp"):
+        message["m"] = secrets.token_hex(8)
+    return message
+
+
+def payload_of(message: Push) -> Payload:
+    return message.get("t"), message.get("b")
+
+
+def control(
+    op: str, client_id: str, arg: Any, reply_to: str | None = None, request_id: str | None = None
+) -> Control:
+    message: Control = {"type": CONTROL, "op": op, "cid": client_id, "a": arg}
+    if reply_to is not None and request_id is not None:
+        message["r"] = reply_to
+        message["i"] = request_id
+    return message
+
+
+def reply(request_id: str, value: Any) -> Reply:
+    return {"type": REPLY, "i": request_id, "v": value}
+
+
+def ungroup(group: str) -> Ungroup:
+    return {"type": UNGROUP, "g": group}
+
+
+def ready() -> Ready:
+    return {"type": READY}
