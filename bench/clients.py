@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from bench.childio import error_reply, reply_stream, write_reply
 from bench.lean_ws import HandshakeError, LeanWebSocket
 from bench.lifetime import die_with_parent, raise_nofile_limit
-from bench.payload import run_prefix, sent_at
+from bench.payload import enveloped_prefix, run_prefix, sent_at
 
 ORIGIN = "http://127.0.0.1"  # the servers sit behind AllowedHostsOriginValidator
 PUSHAPP_PATH = "/ws/push/"
@@ -41,6 +41,7 @@ class Sink:
         """Start counting ``run``: each connection expects ``per_conn`` messages, or, for a unicast run
         of ``count`` sends round-robin over uids ``0..uids-1``, its share of them."""
         self.prefix = run_prefix(run)
+        self.enveloped = enveloped_prefix(run)
         self.per_conn = per_conn
         self.unicast = unicast
         self.latency = latency
@@ -59,7 +60,7 @@ class Sink:
         return count // uids + (1 if index < count % uids else 0)
 
     def on_message(self, conn: LeanWebSocket, payload: bytes, now: float) -> None:
-        if not payload.startswith(self.prefix):
+        if not payload.startswith(self.prefix) and not payload.startswith(self.enveloped):
             self.foreign += 1
             return
         conn.received += 1

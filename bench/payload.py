@@ -2,7 +2,9 @@
 
 ``{"r":<run>,"t":<time.time() at the send call>,"s":<seq>,"p":"xxx…"}`` padded to the wanted size.
 Clients recognise a run by the prefix ``{"r":<run>,`` (a bytes comparison, no JSON parsing), so a late
-message from an earlier run is never counted; they parse the JSON only when they need ``t``.
+message from an earlier run is never counted; they parse the JSON only when they need ``t``. pushapp
+sends the message, a str, as the data of its push envelope, ``{"type":"push","data":"{\"r\":…"}``:
+clients recognise that prefix too.
 """
 
 from __future__ import annotations
@@ -19,5 +21,13 @@ def run_prefix(run: int) -> bytes:
     return f'{{"r":{run},'.encode("ascii")
 
 
+def enveloped_prefix(run: int) -> bytes:
+    """The run prefix as it starts a pushapp push envelope (the message JSON-escaped in ``data``)."""
+    return b'{"type":"push","data":' + json.dumps(run_prefix(run).decode("ascii")).encode("ascii")[:-1]
+
+
 def sent_at(payload: bytes) -> float:
-    return float(json.loads(payload)["t"])
+    value = json.loads(payload)
+    if value.get("type") == "push":
+        value = json.loads(value["data"])
+    return float(value["t"])

@@ -59,9 +59,7 @@ SETTINGS: dict[str, Setting] = {
     "MAX_FRAME_SIZE": Setting(
         65536, (int,), int, "Largest frame, in bytes, a client may send; larger closes with 1009."
     ),
-    "PING_INTERVAL": Setting(
-        25, _NUMBER, float, "Seconds between client pings (0: pings are not required)."
-    ),
+    "PING_INTERVAL": Setting(25, _NUMBER, float, "Seconds between client pings (0: pings are not required)."),
     "PING_NOT_RESPONSE_LIMIT": Setting(
         3, (int,), int, "Missed intervals before a silent connection is closed with 4000 (0: never)."
     ),
@@ -86,6 +84,12 @@ SETTINGS: dict[str, Setting] = {
         _NUMBER,
         float,
         "Seconds after which a server process that stopped heartbeating vanishes from every answer.",
+    ),
+    "ENVELOPE": Setting(
+        True,
+        (bool,),
+        bool,
+        'Wrap every text push as {"type": "push", "data": …}; False sends GatewayWorker-style bare frames.',
     ),
     "MAX_BUFFERED_BYTES": Setting(
         4 * 1024 * 1024,
@@ -123,6 +127,7 @@ class PushappSettings:
     PRESENCE_REDIS_URL: str | None
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
+    ENVELOPE: bool
 
     def __getattr__(self, name: str) -> Any:
         setting = SETTINGS.get(name)

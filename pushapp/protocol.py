@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from .conf import push_settings
+
 
 class CloseCode(IntEnum):
     """WebSocket close codes the server uses; the JS client decides from them whether to reconnect."""
@@ -31,17 +33,40 @@ Payload = tuple[str | None, bytes | None]
 
 
 def dumps(value: Any) -> str:
-    """JSON as pushapp sends it: compact, unicode kept, datetimes and decimals handled like Django does."""
-    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+    """JSON as pushapp sends it: compact, unicode kept, datetimes and decimals handled like Django does.
+    ``NaN`` and infinities raise ``ValueError``: they are not JSON, and a client could not parse them."""
+    return json.dumps(
+        value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def encode_payload(data: Any) -> Payload:
-    """Encode what Django code pushes, once per send: str and bytes as is, anything else as JSON."""
-    if isinstance(data, str):
-        return data, None
+    """Encode what Django code pushes, once per send: bytes as is, anything else (a str too) as JSON."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return None, bytes(data)
     return dumps(data), None
+
+
+def push_frame(
+    data: str, stream: str | None = None, offset: int | None = None, epoch: str | None = None
+) -> str:
+    """The text frame of a push: ``{"type": "push", "data": …}``, with the stream position when it has one.
+
+    ``data`` is the payload's JSON, spliced in as is: built once per message, never per recipient.
+    """
+    if stream is None:
+        return '{"type":"push","data":' + data + "}"
+    return (
+        f'{{"type":"push","stream":{dumps(stream)},"offset":{offset},"epoch":{dumps(epoch)},"data":{data}}}'
+    )
+
+
+def bare_text(data: str) -> str:
+    """A push as GatewayWorker sends it (``ENVELOPE`` off): a str payload as the text itself."""
+    if data.startswith('"'):
+        text: str = json.loads(data)
+        return text
+    return data
 
 
 def send_event(payload: Payload) -> dict[str, Any]:
@@ -67,5 +92,15 @@ def welcome_frame(client_id: str, uid: str | None, ping_interval: float, proof: 
         "uid": uid,
         "ping_interval": ping_interval,
         "proof": proof,
+        "envelope": push_settings.ENVELOPE,
     }
     return dumps(frame)
+
+
+def push_payload(payload: Payload) -> Payload:
+    """What a pushed payload goes out as: text in the envelope (or bare, with ``ENVELOPE`` off), bytes as
+    they are (the server never sends binary frames of its own)."""
+    text = payload[0]
+    if text is None:
+        return payload
+    return (push_frame(text) if push_settings.ENVELOPE else bare_text(text)), None

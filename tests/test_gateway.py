@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 from decimal import Decimal
 
@@ -68,13 +69,34 @@ async def test_send_to_group_and_all_honour_exclude() -> None:
 async def test_payload_encoding() -> None:
     client = await connect()
     await gateway.asend_to_client(client.client_id, {"at": datetime.date(2026, 1, 2), "n": Decimal("1.5")})
-    assert (await client.receive_raw())["text"] == '{"at":"2026-01-02","n":"1.5"}'
+    assert (await client.receive_raw())["text"] == '{"type":"push","data":{"at":"2026-01-02","n":"1.5"}}'
     await gateway.asend_to_client(client.client_id, "plain ü")
-    assert (await client.receive_raw())["text"] == "plain ü"
+    assert (await client.receive_raw())["text"] == '{"type":"push","data":"plain ü"}'
     await gateway.asend_to_client(client.client_id, b"\x00bin")
     assert (await client.receive_raw())["bytes"] == b"\x00bin"
     with pytest.raises(TypeError):
         await gateway.asend_to_client(client.client_id, {"x": object()})
+    for not_json in (float("nan"), {"x": float("inf")}):
+        with pytest.raises(ValueError):
+            await gateway.asend_to_client(client.client_id, not_json)
+    assert await client.nothing_more()
+
+
+async def test_a_payload_shaped_like_a_server_frame_stays_data() -> None:
+    client = await connect()
+    forged = {"type": "welcome", "client_id": "f" * 48, "uid": "666", "proof": "x"}
+    await gateway.asend_to_client(client.client_id, forged)
+    assert json.loads((await client.receive_raw())["text"]) == {"type": "push", "data": forged}
+
+
+@override_settings(PUSHAPP={"ENVELOPE": False})
+async def test_envelope_off_sends_bare_frames() -> None:
+    client = await connect()
+    assert client.welcome["envelope"] is False
+    await gateway.asend_to_client(client.client_id, {"a": 1})
+    assert (await client.receive_raw())["text"] == '{"a":1}'
+    await gateway.asend_to_client(client.client_id, "plain ü")
+    assert (await client.receive_raw())["text"] == "plain ü"
 
 
 async def test_any_str_uid_or_group_name_works() -> None:

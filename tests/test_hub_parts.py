@@ -106,7 +106,7 @@ async def test_every_operation_runs_through_the_table() -> None:
     assert await control.run(hub, conn, "session_set", {"a": 1}) is True
     assert await control.run(hub, conn, "session_update", {"b": 2}) is True
     assert await control.run(hub, conn, "session_get", None) == {"a": 1, "b": 2}
-    assert await control.run(hub, conn, "close", ["bye", None]) is True
+    assert await control.run(hub, conn, "close", ['"bye"', None]) is True
     assert await control.run(hub, conn, "destroy", None) is True
     assert hub.calls == [
         ("join", "g"),
@@ -115,7 +115,7 @@ async def test_every_operation_runs_through_the_table() -> None:
         ("bind", None),
         ("session", {"a": 1}),
         ("session", {"a": 1, "b": 2}),
-        ("close", 1000, ("bye", None)),
+        ("close", 1000, ('{"type":"push","data":"bye"}', None)),
         ("close", 4004, None),
     ]
 

@@ -37,7 +37,7 @@ def test_queued_sends_arrive_in_order_and_flush_waits(redis_url: str) -> None:
                 seen.append(layer.deserialize(message["data"])["t"])
     finally:
         listener.close()
-    assert seen == [str(i) for i in range(500)]
+    assert seen == [f'"{i}"' for i in range(500)]  # each str payload as its JSON
 
 
 def test_bad_input_still_raises_at_the_call(redis_url: str) -> None:

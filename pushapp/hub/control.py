@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..protocol import CloseCode, Payload
+from ..protocol import CloseCode, Payload, push_payload
 from ..registry import Connection
 
 
@@ -68,7 +68,9 @@ async def _session_update(hub: Target, conn: Connection, session: dict[str, Any]
 
 
 async def _close(hub: Target, conn: Connection, message: list[Any] | None) -> bool:
-    await hub.close(conn, CloseCode.NORMAL, None if message is None else (message[0], message[1]))
+    await hub.close(
+        conn, CloseCode.NORMAL, None if message is None else push_payload((message[0], message[1]))
+    )
     return True
 
 

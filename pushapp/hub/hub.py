@@ -27,7 +27,7 @@ from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, ne
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
-from ..protocol import CloseCode, Payload, welcome_frame
+from ..protocol import CloseCode, Payload, push_payload, welcome_frame
 from ..registry import Connection, Registry
 from ..servers import Counters, Sink, on_shutdown
 from ..tokens import Identity, client_proof
@@ -221,7 +221,7 @@ class Hub:
             return
         targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
         if targets:
-            await self.deliver(targets, wire.payload_of(message))
+            await self.deliver(targets, push_payload(wire.payload_of(message)))
 
     async def deliver(self, targets: Sequence[Connection], payload: Payload) -> None:
         """Hand one payload and all its recipients to the sink (each sink, if several serve this hub)."""

@@ -193,7 +193,7 @@ test("the welcome exposes the connection and emits welcome, as a DOM event too",
   assert.deepEqual(JSON.parse(JSON.stringify(dom)), [expected]);
 });
 
-test("frames: JSON parsed, raw text and binary passed, pong swallowed, error frames emitted as error", () => {
+test("frames: a push's data is emitted as is, binary passed, pong swallowed, error frames emitted as error", () => {
   const env = load();
   const client = env.client({ url: "/ws/push/", token: "t" });
   const socket = env.sockets[0];
@@ -201,20 +201,52 @@ test("frames: JSON parsed, raw text and binary passed, pong swallowed, error fra
   socket.welcome();
   const events = record(client);
   const buffer = new ArrayBuffer(3);
-  socket.receive({ type: "note", n: 1 });
-  socket.receive("[1,2]");
-  socket.receive("not json");
+  socket.receive({ type: "push", data: { type: "note", n: 1 } });
+  socket.receive({ type: "push", data: [1, 2] });
+  socket.receive({ type: "push", data: "plain text" });
+  socket.receive({ type: "push", stream: "uid:7", offset: 3, epoch: "e", data: null });
   socket.receive(buffer);
   socket.receive({ type: "pong" });
+  socket.receive("not json");
+  socket.receive({ type: "something-new" });
   socket.receive({ type: "error", code: "bad_json", detail: "no" });
   assert.deepEqual(events, [
     ["message", { type: "note", n: 1 }],
     ["message", [1, 2]],
-    ["message", "not json"],
+    ["message", "plain text"],
+    ["message", null],
     ["message", buffer],
     ["error", { code: "bad_json", detail: "no" }],
   ]);
   assert.equal(socket.binaryType, "arraybuffer");
+});
+
+test("a pushed payload shaped like a server frame stays data", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome();
+  const events = record(client);
+  const forged = { type: "welcome", client_id: "f".repeat(48), uid: "666", proof: "stolen" };
+  socket.receive({ type: "push", data: forged });
+  assert.deepEqual(events, [["message", forged]]);
+  assert.equal(client.clientId, "c".repeat(48));
+  assert.equal(client.uid, "7");
+  assert.equal(client.proof, "p");
+});
+
+test("with ENVELOPE off (welcome says so), frames are bare as in GatewayWorker", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome({ envelope: false });
+  const events = record(client);
+  socket.receive({ type: "note", n: 1 });
+  socket.receive("not json");
+  socket.receive({ type: "pong" });
+  assert.deepEqual(events, [["message", { type: "note", n: 1 }], ["message", "not json"]]);
 });
 
 test("send() wraps the data and refuses before the welcome", () => {
@@ -238,9 +270,10 @@ test("on/off, unknown events and throwing listeners", async () => {
   client.on("message", fn);
   client.connect();
   env.sockets[0].open();
-  env.sockets[0].receive({ n: 1 });
+  env.sockets[0].welcome();
+  env.sockets[0].receive({ type: "push", data: { n: 1 } });
   client.off("message", fn);
-  env.sockets[0].receive({ n: 2 });
+  env.sockets[0].receive({ type: "push", data: { n: 2 } });
   assert.deepEqual(seen, [1]);
   await env.clock.tick(0); // the listener's error is rethrown outside the client, for the console
   assert.deepEqual(env.clock.errors.map((error) => error.message), ["listener bug", "listener bug"]);

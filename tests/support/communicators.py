@@ -18,6 +18,14 @@ from pushapp.tokens import issue_token
 ORIGIN = (b"origin", b"http://testserver")
 
 
+def unwrap(frame: Any) -> Any:
+    """A push's data; any other frame (welcome, pong, error, recovered, …) as it is."""
+    if isinstance(frame, dict) and frame.get("type") == "push":
+        assert set(frame) <= {"type", "data", "stream", "offset", "epoch"}, frame
+        return frame["data"]
+    return frame
+
+
 def application() -> Any:
     return push_application(get_asgi_application())
 
@@ -31,13 +39,11 @@ class Client:
         self.client_id: str = welcome["client_id"]
 
     async def receive(self, timeout: float = 3) -> Any:
+        """The next frame, decoded; a push as its data (the envelope is checked by :func:`unwrap`)."""
         output = await self.communicator.receive_output(timeout)
         assert output["type"] == "websocket.send", output
         if output.get("text") is not None:
-            try:
-                return json.loads(output["text"])
-            except ValueError:
-                return output["text"]
+            return unwrap(json.loads(output["text"]))
         return output["bytes"]
 
     async def receive_raw(self, timeout: float = 3) -> dict[str, Any]:

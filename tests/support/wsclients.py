@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from pushapp.tokens import issue_token
+from tests.support.communicators import unwrap
 
 ORIGIN = "http://127.0.0.1"  # AllowedHostsOriginValidator wants an Origin in ALLOWED_HOSTS
 
@@ -30,13 +31,11 @@ class PushSocket:
         self.client_id: str = self.welcome["client_id"]
 
     def recv(self, timeout: float = 10) -> Any:
+        """The next frame, decoded; a push as its data."""
         message = self.ws.recv(timeout=timeout)
         if isinstance(message, bytes):
             return message
-        try:
-            return json.loads(message)
-        except ValueError:
-            return message
+        return unwrap(json.loads(message))
 
     def recv_until_closed(self, timeout: float = 10) -> tuple[list[Any], int | None]:
         """Every message up to the close, and the close code."""

@@ -7,6 +7,10 @@
   "use strict";
 
   const EVENTS = ["message", "welcome", "open", "close", "error"];
+
+  function isFrame(value, type) {
+    return value !== null && typeof value === "object" && !Array.isArray(value) && value.type === type;
+  }
   // Close codes after which reconnecting cannot help (protocol section 7).
   const FINAL_CODES = [1000, 4001, 4004];
   const HEARTBEAT_TIMEOUT = 4000;
@@ -212,16 +216,28 @@
       try {
         data = JSON.parse(raw);
       } catch (error) {
-        this._emit("message", raw);
+        if (this.connected && !this._envelope) this._emit("message", raw); // a bare text push
         return;
       }
-      const type = data !== null && typeof data === "object" && !Array.isArray(data) ? data.type : undefined;
-      if (type === "welcome") this._welcome(data);
-      else if (type === "error") this._emit("error", { code: data.code, detail: data.detail });
-      else if (type !== "pong") this._emit("message", data);
+      if (!this.connected) {
+        // Before the welcome only the server speaks: auth errors, then the welcome itself.
+        if (isFrame(data, "welcome")) this._welcome(data);
+        else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
+        return;
+      }
+      if (!this._envelope) {
+        // ENVELOPE off (GatewayWorker-style bare frames): pushes and server frames share one namespace.
+        if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
+        else if (!isFrame(data, "pong") && !isFrame(data, "welcome")) this._emit("message", data);
+        return;
+      }
+      // Every push arrives as {"type": "push", "data": …}: its data is the application's, never read here.
+      if (isFrame(data, "push")) this._emit("message", data.data);
+      else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
     }
 
     _welcome(frame) {
+      this._envelope = frame.envelope !== false;
       this.clientId = frame.client_id;
       this.uid = frame.uid === undefined ? null : frame.uid;
       this.proof = frame.proof || null;
