@@ -91,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
         bool,
         'Wrap every text push as {"type": "push", "data": …}; False sends GatewayWorker-style bare frames.',
     ),
+    "HISTORY": Setting(
+        {},
+        (dict,),
+        dict,
+        'Streams that keep history, for recovery: {"uid"|"group"|"all": {"size": n, "ttl": seconds}}.',
+    ),
     "MAX_BUFFERED_BYTES": Setting(
         4 * 1024 * 1024,
         (int,),
@@ -128,6 +134,7 @@ class PushappSettings:
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
     ENVELOPE: bool
+    HISTORY: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
         setting = SETTINGS.get(name)
