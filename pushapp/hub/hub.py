@@ -35,8 +35,8 @@ from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
-from .recovery import Held, welcome_and_replay
-from .streams import StreamOrder
+from .recovery import Welcomes
+from .streams import StreamOrder, stream_targets
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Hub:
         self.membership = LayerMembership(layer, self.channel, self.streams.left)
         self.presence: Writer = Writer()
         self._dedupe = Dedupe()
-        self._pending: dict[Connection, list[Held]] = {}
+        self.welcomes = Welcomes()
         self._sinks: dict[type[Sink], Sink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background_tasks: set[asyncio.Future[None]] = set()
@@ -140,21 +140,15 @@ class Hub:
             await sink.send(conn, self._welcome(conn))
             self.registry.add(conn)  # only now, so that no push can reach the connection before its welcome
             return conn
-        held = self._pending[conn] = []  # registered, but its pushes wait until the replay is out
-        self.registry.add(conn)
-        try:
-            await welcome_and_replay(
-                conn,
-                streams,
-                recover,
-                held,
-                history.get_history().aread,
-                lambda positions: sink.send(conn, self._welcome(conn, positions)),
-                lambda payload: sink.deliver([conn], payload),
-                lambda text: sink.send(conn, text),
-            )
-        finally:
-            del self._pending[conn]
+        await self.welcomes.welcome(
+            conn,
+            streams,
+            recover,
+            lambda: self.registry.add(conn),
+            lambda positions: sink.send(conn, self._welcome(conn, positions)),
+            lambda payload: sink.deliver([conn], payload),
+            lambda text: sink.send(conn, text),
+        )
         return conn
 
     def _welcome(self, conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
@@ -163,6 +157,7 @@ class Hub:
 
     async def disconnect(self, conn: Connection) -> bool:
         """Forget a connection: it leaves every group and its uid, and its session is gone."""
+        self.welcomes.forget(conn)
         removed = self.registry.remove(conn)
         if removed is None:
             return False
@@ -262,29 +257,14 @@ class Hub:
             await self.deliver(targets, push_payload(wire.payload_of(message)))
 
     async def _deliver_stored(self, stream: str, epoch: str, entry: Entry) -> None:
-        kind, _, name = stream.partition(":")
-        if kind == "uid":
-            targets = self.registry.targets("uid", [name], list(entry.exclude))
-        elif kind == "group":
-            targets = self.registry.targets("grp", [name], list(entry.exclude))
-        else:
-            targets = self.registry.targets("all", None, list(entry.exclude))
+        targets = stream_targets(self.registry, stream, entry.exclude)
         if targets:
-            position = Position(epoch, entry.offset)
-            await self.deliver(
-                targets, stream_payload(entry.payload, stream, epoch, entry.offset), stream, position
-            )
+            payload = stream_payload(entry.payload, stream, epoch, entry.offset)
+            await self.deliver(targets, payload, stream, Position(epoch, entry.offset))
 
     async def _tell_missed(self, stream: str | None) -> None:
         """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
-        if stream is None:
-            targets = list(self.registry)
-        else:
-            kind, _, name = stream.partition(":")
-            targets = self.registry.targets(
-                {"uid": "uid", "group": "grp"}.get(kind, "all"), [name] if kind != "all" else None
-            )
-        for conn in targets:
+        for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
             await conn.sink.send(conn, missed_frame(stream))
 
     async def deliver(
@@ -296,15 +276,8 @@ class Hub:
     ) -> None:
         """Hand one payload and all its recipients to the sink (each sink, if several serve this hub).
         Connections still being welcomed get it later, from their pending buffer."""
-        if self._pending:
-            ready = []
-            for conn in targets:
-                held = self._pending.get(conn)
-                if held is None:
-                    ready.append(conn)
-                else:
-                    held.append((payload, stream, position))
-            targets = ready
+        if self.welcomes:
+            targets = self.welcomes.hold_back(targets, payload, stream, position)
         sinks = self._sinks
         if len(sinks) == 1:
             for sink in sinks.values():

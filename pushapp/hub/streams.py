@@ -4,10 +4,11 @@ dropped, two senders that overtook each other)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .. import history
 from ..history.base import Ask, Entry, Position, Read
+from ..registry import Connection, Registry
 
 Reader = Callable[[list[Ask]], Awaitable[dict[str, Read]]]
 
@@ -51,3 +52,13 @@ class StreamOrder:
         stream = self._streams_by_group.pop(layer_group, None)
         if stream is not None:
             self.positions.pop(stream, None)
+
+
+def stream_targets(registry: Registry, stream: str, exclude: Iterable[str] = ()) -> list[Connection]:
+    """The local connections that follow ``stream``."""
+    kind, _, name = stream.partition(":")
+    if kind == "uid":
+        return registry.targets("uid", [name], list(exclude))
+    if kind == "group":
+        return registry.targets("grp", [name], list(exclude))
+    return registry.targets("all", None, list(exclude))
