@@ -14,6 +14,8 @@ Keys are one letter because every push carries them through Redis. The legend:
 ``pushapp.reply`` — the answer to a ``pushapp.ctl``: ``i`` the request id, ``v`` the value.
 ``pushapp.ungroup`` — empty a group in every process: ``g`` the group name.
 ``pushapp.ready`` — a process sends it to its own new channel, to learn when its subscription is live.
+``pushapp.probe`` — a hub sends it to its own probe group every second: ``i`` a sequence number. When
+    it stops coming back, the hub's subscriptions or group memberships were lost (docs/recovery.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CONTROL = "pushapp.ctl"
 REPLY = "pushapp.reply"
 UNGROUP = "pushapp.ungroup"
 READY = "pushapp.ready"
+PROBE = "pushapp.probe"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
@@ -72,6 +75,11 @@ class Ungroup(TypedDict):
 
 class Ready(TypedDict):
     type: str
+
+
+class Probe(TypedDict):
+    type: str
+    i: int
 
 
 def push(
@@ -124,3 +132,7 @@ def ungroup(group: str) -> Ungroup:
 
 def ready() -> Ready:
     return {"type": READY}
+
+
+def probe(sequence: int) -> Probe:
+    return {"type": PROBE, "i": sequence}

@@ -14,6 +14,7 @@ import redis
 
 from tests.conftest import ClusterFactory
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 from tests.support.wsclients import PushSocket
 
 HISTORY = {"HISTORY": {"uid": {"size": 20, "ttl": 600}, "group": {"size": 20, "ttl": 600}}}
@@ -128,3 +129,46 @@ def test_redis_flushed_means_a_new_epoch_and_false(
     )
     assert again.welcome["streams"]["uid:u1"]["epoch"] != old["epoch"]
     assert until_recovered(again) == ([], {"uid:u1": False})
+
+
+def test_a_hub_that_lost_its_groups_heals_from_the_history(
+    cluster: ClusterFactory, sockets: list[PushSocket], redis_url: str, prefix: str
+) -> None:
+    """Redis forgets every group membership of the core layer (the history stays): pushes sent then reach
+    no server. The hub's probe notices, it rejoins, and delivers what it missed from the history."""
+    c = cluster("core", servers=1, env=env())
+    client = connect(sockets, c.servers[0].ws_url(), uid="u1")
+    c.producer.call("send_to_uid", "u1", "before")
+    assert client.recv_frame()["offset"] == 1
+    r = redis.Redis.from_url(redis_url)
+    groups = list(r.scan_iter(f"{prefix}*group*"))
+    assert groups
+    r.delete(*groups)
+    for n in (2, 3, 4):
+        c.producer.call("send_to_uid", "u1", n)
+    frames = [client.recv_frame(timeout=15) for _ in range(4)]
+    pushes = [f for f in frames if f["type"] == "push"]
+    assert [(p["offset"], p["data"]) for p in pushes] == [(2, 2), (3, 3), (4, 4)]  # in order, once each
+    assert {"type": "missed"} in frames  # and pushes without history may be gone: refetch
+    c.producer.call("send_to_uid", "u1", 5)
+    assert client.recv_frame()["offset"] == 5
+
+
+def test_after_redis_restarts_empty_clients_are_told_and_pushes_flow_again(
+    cluster: ClusterFactory, layer: str, sockets: list[PushSocket], private_redis: RedisServer
+) -> None:
+    c = cluster(layer, servers=1, redis=private_redis, env=env())
+    client = connect(sockets, c.servers[0].ws_url(), uid="u1")
+    c.producer.call("send_to_uid", "u1", "before")
+    old = client.recv_frame()
+    private_redis.restart()
+    notices = []
+    while len(notices) < 2:
+        frame = client.recv_frame(timeout=20)
+        assert frame["type"] == "missed", frame
+        notices.append(frame)
+    assert sorted(n.get("stream", "") for n in notices) == ["", "uid:u1"]  # its history is gone too
+    wait_until(lambda: c.producer.call("is_uid_online", "u1"), "presence to be written again")
+    c.producer.call("send_to_uid", "u1", "after")
+    after = client.recv_frame()
+    assert (after["data"], after["offset"]) == ("after", 1) and after["epoch"] != old["epoch"]

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ..layer import ChannelLayer
 from ..protocol import Payload
+
+
+class Sender(Protocol):
+    """What a history backend sends through: the channel layer, or a wrapper that retries its sends.
+    ``serialize`` is the pub/sub layer's, where there is one."""
+
+    async def group_send(self, group: str, message: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,7 @@ class History:
     def from_settings(cls, layer_options: dict[str, Any]) -> History:
         return cls()
 
-    async def apublish(
-        self, layer: ChannelLayer, group: str, message: Mapping[str, Any], limits: Limits
-    ) -> None:
+    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
         """Store the push ``message`` (a ``pushapp.push`` with ``s``) in its stream and group_send it to
         ``group`` with the stream's new offset and epoch (``o``, ``e``)."""
         raise NotImplementedError

@@ -12,9 +12,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ..layer import ChannelLayer
 from ..wire import payload_of
-from .base import Ask, Entry, History, Limits, Position, Read
+from .base import Ask, Entry, History, Limits, Position, Read, Sender
 
 
 class _Stream:
@@ -37,9 +36,7 @@ class MemoryHistory(History):
         found.touched = now
         return found
 
-    async def apublish(
-        self, layer: ChannelLayer, group: str, message: Mapping[str, Any], limits: Limits
-    ) -> None:
+    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
         stream = self._stream(message["s"], limits.size, limits.ttl)
         stream.offset += 1
         entry = Entry(stream.offset, payload_of(message), tuple(message.get("x", ())))  # type: ignore[arg-type]

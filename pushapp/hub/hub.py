@@ -24,7 +24,15 @@ from .. import history, loops, wire
 from ..conf import push_settings
 from ..history.base import Entry, Position
 from ..layer import ChannelLayer
-from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, new_node_id, uid_layer_group
+from ..names import (
+    ALL_GROUP,
+    group_layer_group,
+    hub_channel,
+    new_client_id,
+    new_node_id,
+    probe_layer_group,
+    uid_layer_group,
+)
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
@@ -39,6 +47,10 @@ from .recovery import Welcomes
 from .streams import StreamOrder, stream_targets
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between probes of the hub's own layer group, and how long one may take to come back.
+PROBE_INTERVAL = 1.0
+PROBE_TIMEOUT = 2.0
 
 
 class Hub:
@@ -67,7 +79,11 @@ class Hub:
             wire.CONTROL: self._on_control,
             wire.UNGROUP: self._on_ungroup,
             wire.READY: self._on_ready,
+            wire.PROBE: self._on_probe,
         }
+        self._probe_group = probe_layer_group(self.node_id)
+        self._probe = 0  # the sequence number of the last probe sent
+        self._probe_back = 0  # and of the last one that came back
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -76,7 +92,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._sweep_loop(), name=f"pushapp-sweep-{self.node_id}"))
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening)
-        await self.membership.hold([ALL_GROUP])
+        await self.membership.hold([ALL_GROUP, self._probe_group])
+        self._tasks.append(asyncio.create_task(self._probe_loop(), name=f"pushapp-probe-{self.node_id}"))
         self.presence = get_backend().writer(
             self.node_id, self.registry, self.info_pairs, self.membership.rejoin
         )
@@ -313,6 +330,66 @@ class Hub:
 
     async def _on_ready(self, message: wire.Ready) -> None:
         self._listening.set()
+
+    async def _on_probe(self, message: wire.Probe) -> None:
+        self._probe_back = max(self._probe_back, message.get("i", 0))
+
+    async def _probe_loop(self) -> None:
+        """Notice when this hub's subscriptions or group memberships are lost (Redis restarted, a
+        connection dropped): rejoin until a probe comes back, then heal what was missed meanwhile."""
+        down = False
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            self._probe += 1
+            if await self._probed(self._probe):
+                if down:
+                    logger.warning("pushapp hub %s: the channel layer delivers again; healing", self.node_id)
+                    down = not await self._heal()  # if Redis is not quite back, try again next round
+                continue
+            if not down:
+                logger.warning("pushapp hub %s: the channel layer does not deliver; rejoining", self.node_id)
+                down = True
+            try:
+                await self.membership.rejoin()
+            except Exception:
+                logger.debug("pushapp hub %s: rejoining failed", self.node_id, exc_info=True)
+
+    async def _probed(self, sequence: int) -> bool:
+        """Whether probe ``sequence`` comes back within PROBE_TIMEOUT (a late one, behind a busy loop,
+        counts: only a lost one means the layer lost us)."""
+        deadline = time.monotonic() + PROBE_TIMEOUT
+        try:
+            await self.layer.group_send(self._probe_group, wire.probe(sequence))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        while self._probe_back < sequence:
+            if time.monotonic() > deadline:
+                for _ in range(10):  # the loop may just have woken from a stall: let it read first
+                    await asyncio.sleep(0)
+                return self._probe_back >= sequence
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _heal(self) -> bool:
+        """Deliver from the history what this hub missed, and tell every connection that pushes without
+        history may be lost; write presence again. False if Redis failed us meanwhile."""
+        try:
+            await self.presence.resync()
+            caught_up = await self.streams.catch_up()
+        except Exception:
+            logger.warning(
+                "pushapp hub %s: healing after an outage failed; retrying", self.node_id, exc_info=True
+            )
+            return False
+        for stream, epoch, entries, lost in caught_up:
+            for entry in entries:
+                await self._deliver_stored(stream, epoch, entry)
+            if lost:
+                await self._tell_missed(stream)
+        await self._tell_missed(None)
+        return True
 
     def _on_slow(self, conn: Connection) -> None:
         self._background(self.close(conn, CloseCode.TOO_SLOW))

@@ -46,6 +46,17 @@ class StreamOrder:
             return [], True
         return list(read.entries), False
 
+    async def catch_up(self) -> list[tuple[str, str, list[Entry], bool]]:
+        """After this hub's subscriptions were down: per followed stream, the pushes it missed since its
+        position (advanced past them), and whether some could not be found."""
+        result = []
+        for stream, since in list(self.positions.items()):
+            entries, lost = await self.heal(stream, since)
+            if entries:
+                self.positions[stream] = Position(since.epoch, entries[-1].offset)
+            result.append((stream, since.epoch, entries, lost))
+        return result
+
     def left(self, layer_group: str) -> None:
         """The hub left ``layer_group``: pushes of its stream no longer reach it, so its position here goes
         stale. Forgotten, the stream starts again from the next push that arrives."""

@@ -22,9 +22,10 @@ import redis.asyncio as aredis
 from channels_redis.utils import _consistent_hash, decode_hosts
 
 from ..history import layer_group_of
-from ..history.base import Ask, History, Limits, Position, Read, decode_entry, encode_entry
-from ..layer import ChannelLayer, layer_kind
+from ..history.base import Ask, History, Limits, Position, Read, Sender, decode_entry, encode_entry
+from ..layer import layer_kind
 from ..wire import payload_of
+from .clients import async_client, sync_client
 
 SCRIPT = files(__package__).joinpath("history.lua").read_text(encoding="utf-8")
 
@@ -64,7 +65,7 @@ class RedisHistory(History):
     def sync_clients(self) -> list[redis.Redis]:
         with self._lock:
             if not self._sync:
-                self._sync = [redis.Redis.from_url(url, **options) for url, options in self.hosts]
+                self._sync = [sync_client(url, options) for url, options in self.hosts]
                 self._sync_scripts = [client.register_script(SCRIPT) for client in self._sync]
             return self._sync
 
@@ -74,7 +75,7 @@ class RedisHistory(History):
         if clients is None:
             for stale in [lp for lp in self._async if lp.is_closed()]:
                 del self._async[stale]
-            clients = self._async[loop] = [aredis.Redis.from_url(u, **o) for u, o in self.hosts]
+            clients = self._async[loop] = [async_client(u, o) for u, o in self.hosts]
         return clients
 
     # -- appending ----------------------------------------------------------------------------------
@@ -93,9 +94,7 @@ class RedisHistory(History):
                 return [*args, self.group_channel(group), data, OFFSET_MARKER, EPOCH_MARKER]
         return [*args, ""]
 
-    async def apublish(
-        self, layer: ChannelLayer, group: str, message: Mapping[str, Any], limits: Limits
-    ) -> None:
+    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
         serialize = getattr(layer, "serialize", None) if layer_kind() == "pubsub" else None
         args = self.append_args(group, message, limits, serialize)
         client = self._async_clients()[self.shard_of(group)]

@@ -15,12 +15,12 @@ import weakref
 from collections import deque
 from typing import Any
 
-import redis
 from channels_redis.utils import _consistent_hash, decode_hosts
 
 from .. import history
 from ..exceptions import PushappError
 from ..wire import Op
+from .clients import sync_client
 from .history import SCRIPT, RedisHistory
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class DirectPublisher:
         self.clients = []
         for host in decode_hosts(config.get("hosts")):
             options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-            self.clients.append(redis.Redis.from_url(host["address"], **options))
+            self.clients.append(sync_client(host["address"], options))
         self._cond = threading.Condition()
         self._queue: deque[tuple[int, str | None, Any]] = (
             deque()
