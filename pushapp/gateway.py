@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import wire
+from . import capture, wire
 from .layer import get_layer
 from .names import (
     ALL_GROUP,
@@ -105,6 +105,11 @@ def _to_layer_groups(
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
     """Run ``op`` on the hub that owns ``client_id`` and return its answer (None if nobody answers)."""
+    recorder = capture.active()
+    if recorder is not None:
+        answer = recorder.record_operation(op, validate_client_id(client_id), arg)
+        if not recorder.deliver:
+            return answer
     caller = await get_caller(get_layer())
     return await caller.call(op, validate_client_id(client_id), arg)
 
@@ -162,6 +167,15 @@ asend_to_client, send_to_client = plan_twins(_send_to_client, apublish, publish)
 asend_to_uid, send_to_uid = plan_twins(_send_to_uid, apublish, publish)
 asend_to_group, send_to_group = plan_twins(_send_to_group, apublish, publish)
 aungroup, ungroup = plan_twins(_ungroup, apublish, publish)
+
+#: Each send's plan by name: validation, encoding and routing, without sending (the HTTP API batches them).
+SEND_PLANS: dict[str, Callable[..., list[Op]]] = {
+    "send_to_all": _send_to_all,
+    "send_to_client": _send_to_client,
+    "send_to_uid": _send_to_uid,
+    "send_to_group": _send_to_group,
+    "ungroup": _ungroup,
+}
 
 
 # -- per-connection operations -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from channels.exceptions import ChannelFull
 
+from . import capture
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -23,7 +24,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _captured(ops: list[Op]) -> bool:
+    """Hand ``ops`` to the test recorder, if one is installed; True when they must not be carried out."""
+    recorder = capture.active()
+    if recorder is None:
+        return False
+    recorder.record_sends(ops)
+    return not recorder.deliver
+
+
 async def apublish(ops: list[Op]) -> None:
+    if _captured(ops):
+        return
     layer = get_layer()
     for method, name, message in ops:
         try:
@@ -37,6 +49,8 @@ async def apublish(ops: list[Op]) -> None:
 
 
 def publish(ops: list[Op]) -> None:
+    if _captured(ops):
+        return
     layer = get_layer()
     direct = _direct_publisher(layer)
     if direct is not None:
@@ -48,6 +62,9 @@ def publish(ops: list[Op]) -> None:
 def flush(timeout: float | None = None) -> None:
     """Wait until this process's queued sync sends are written to Redis; raise
     :class:`~pushapp.exceptions.PushappError` if some could not be. A no-op on layers that send at once."""
+    recorder = capture.active()
+    if recorder is not None and not recorder.deliver:
+        return
     direct = _direct_publisher(get_layer())
     if direct is not None:
         direct.flush(timeout)
