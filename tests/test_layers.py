@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         ["perloop", "twins", "rpc", "publish", "redis", "redis.*", "presence", "presence.*"],
     ),
     ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats"]),
-    ("server", ["servers", "servers.*", "hub", "hub.*", "auth"]),
+    ("server", ["servers", "servers.*", "hub", "hub.*", "auth", "subscriptions"]),
     (
         "edges",
         [

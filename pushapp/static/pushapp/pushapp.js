@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  const EVENTS = ["message", "welcome", "open", "close", "error"];
+  const EVENTS = ["message", "welcome", "open", "close", "error", "subscribed", "unsubscribed", "presence"];
 
   function isFrame(value, type) {
     return value !== null && typeof value === "object" && !Array.isArray(value) && value.type === type;
@@ -80,6 +80,7 @@
       this._refreshTimer = null;
       this._pingTimer = null;
       this._deadTimer = null;
+      this._subscriptions = new Set(); // groups asked for with subscribe(): asked again on every welcome
       if (!o.lazy) this.connect();
     }
 
@@ -127,6 +128,22 @@
       if (!this.connected) return false;
       this._ws.send(JSON.stringify({ type: "message", data: data }));
       return true;
+    }
+
+    /*
+     * Ask to join a group (the server's AUTHORIZE_SUBSCRIBE decides): "subscribed" or an "error" with
+     * code "subscribe_refused" follows. Kept across reconnects, until unsubscribe() or a refusal.
+     */
+    subscribe(group) {
+      this._subscriptions.add(group);
+      if (this.connected) this._ws.send(JSON.stringify({ type: "subscribe", group: group }));
+      return this;
+    }
+
+    unsubscribe(group) {
+      this._subscriptions.delete(group);
+      if (this.connected) this._ws.send(JSON.stringify({ type: "unsubscribe", group: group }));
+      return this;
     }
 
     /* Fetch a fresh token from tokenUrl now; it is used by the next (re)connect. */
@@ -225,6 +242,7 @@
         else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
         return;
       }
+      if (this._serverFrame(data)) return;
       if (!this._envelope) {
         // ENVELOPE off (GatewayWorker-style bare frames): pushes and server frames share one namespace.
         if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
@@ -234,6 +252,21 @@
       // Every push arrives as {"type": "push", "data": …}: its data is the application's, never read here.
       if (isFrame(data, "push")) this._emit("message", data.data);
       else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
+    }
+
+    /* Subscription answers and presence frames (both modes); true when data was one. */
+    _serverFrame(data) {
+      if (isFrame(data, "subscribed") || isFrame(data, "unsubscribed")) {
+        this._emit(data.type, { group: data.group });
+      } else if (isFrame(data, "presence")) {
+        this._emit("presence", { group: data.group, event: data.event, uid: data.uid });
+      } else if (isFrame(data, "error") && data.group !== undefined) {
+        if (data.code === "subscribe_refused" || data.code === "bad_group") this._subscriptions.delete(data.group);
+        this._emit("error", { code: data.code, detail: data.detail, group: data.group });
+      } else {
+        return false;
+      }
+      return true;
     }
 
     _welcome(frame) {
@@ -246,6 +279,7 @@
       this._attempt = 0;
       this._startHeartbeat();
       this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
+      this._subscriptions.forEach((group) => this._ws.send(JSON.stringify({ type: "subscribe", group: group })));
     }
 
     /* The socket is gone (closed by either side, or found dead): clean up, then maybe reconnect. */
