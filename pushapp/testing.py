@@ -107,7 +107,7 @@ class Pushes:
         for _, _, message in ops:
             if message["type"] == wire.UNGROUP:
                 operations.append(Operation("ungroup", None, message["g"]))
-            elif message["type"] == wire.PUSH:
+            elif message["type"] == wire.PUSH and not message.get("f"):  # not pushapp's presence frames
                 one = _as_sent(cast(wire.Push, message))
                 if sent is None:
                     sent = one

@@ -6,7 +6,8 @@ Keys are one letter because every push carries them through Redis. The legend:
     ``k`` kind: ``"cid"``, ``"uid"``, ``"grp"`` or ``"all"``; ``to`` the client ids, uids or group names
     (absent: every connection); ``t`` text or ``b`` bytes, exactly one; ``x`` client ids to exclude;
     ``m`` a message id, set when the message goes to several layer groups, so that a hub that is in
-    more than one of them delivers it once.
+    more than one of them delivers it once; ``f`` set: ``t`` is a server frame (``presence``), written as
+    it is instead of wrapped as a push.
 ``pushapp.ctl`` — a per-connection operation, to the hub that owns the client id
     ``op`` the operation (see :mod:`pushapp.hub.control`); ``cid`` the client id; ``a`` its argument;
     ``r`` the reply channel and ``i`` the request id (both absent: nobody waits for the answer).
@@ -43,6 +44,7 @@ class Push(TypedDict):
     b: NotRequired[bytes]
     x: NotRequired[list[str]]
     m: NotRequired[str]
+    f: NotRequired[int]
 
 
 class Control(TypedDict):
@@ -69,8 +71,11 @@ class Ready(TypedDict):
     type: str
 
 
-def push(kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] | None = None) -> Push:
-    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe."""
+def push(
+    kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] | None = None, frame: bool = False
+) -> Push:
+    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe.
+    ``frame``: the payload is a server frame, not application data to wrap."""
     text, data = payload
     message: Push = {"type": PUSH, "k": kind}
     if to is not None:
@@ -83,6 +88,8 @@ def push(kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] 
         message["x"] = exclude
     if to is not None and len(to) > 1 and kind in ("uid", "grp"):
         message["m"] = secrets.token_hex(8)
+    if frame:
+        message["f"] = 1
     return message
 
 

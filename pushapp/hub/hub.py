@@ -221,7 +221,8 @@ class Hub:
             return
         targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
         if targets:
-            await self.deliver(targets, push_payload(wire.payload_of(message)))
+            payload = wire.payload_of(message)
+            await self.deliver(targets, payload if message.get("f") else push_payload(payload))
 
     async def deliver(self, targets: Sequence[Connection], payload: Payload) -> None:
         """Hand one payload and all its recipients to the sink (each sink, if several serve this hub)."""
