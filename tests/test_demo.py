@@ -21,11 +21,12 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_save
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 
+from pushapp.hub import stop_hub
 from pushapp.names import new_client_id, new_node_id
 from pushapp.signals import message_received
-from pushapp.testing import Operation, Pushes, Sent
+from pushapp.testing import Operation, PushClient, Pushes, Sent
 from pushapp.tokens import client_proof
 
 if TYPE_CHECKING:
@@ -165,6 +166,22 @@ def test_the_index_page_shows_the_curl_of_the_push_api(browser: Client, alice: U
     assert f"curl -H 'Authorization: apikey {API_KEY}' -H 'Content-Type: application/json'" in html
     assert f'"params": {{"uid": {alice.pk}, "data": {{"type": "notify"' in html
     assert "http://testserver/pushapp/api/</pre>" in html
+
+
+async def test_the_curl_of_the_index_page_reaches_the_users_page(db: None) -> None:
+    """Not recorded: the demo's key, through the demo's URLs, to a connected page of uid 1."""
+    try:
+        async with PushClient(uid=1) as page:
+            response = await AsyncClient().post(
+                "/pushapp/api/",
+                json.dumps({"commands": [{"method": "send_to_uid", "params": {"uid": 1, "data": NOTIFY}}]}),
+                content_type="application/json",
+                headers={"Authorization": f"apikey {API_KEY}"},
+            )
+            assert response.status_code == 200
+            assert await page.receive() == NOTIFY
+    finally:
+        await stop_hub()
 
 
 def test_the_push_api_pushes_to_the_uid(db: None, pushes: Pushes) -> None:
