@@ -18,7 +18,8 @@ from pushapp.testing import PushClient
 from tests.support.communicators import clean_hub
 from tests.support.waiting import await_until
 
-pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
+# Receivers and sync hooks run through database_sync_to_async, which touches the database connection.
+pytestmark = [pytest.mark.usefixtures(clean_hub.__name__), pytest.mark.django_db(transaction=True)]
 
 SIGNALS: dict[str, Signal] = {
     "online": uid_online,

@@ -13,7 +13,8 @@ from pushapp.exceptions import SubscriptionRefused
 from pushapp.testing import PushClient
 from tests.support.communicators import clean_hub
 
-pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
+# Receivers and sync hooks run through database_sync_to_async, which touches the database connection.
+pytestmark = [pytest.mark.usefixtures(clean_hub.__name__), pytest.mark.django_db(transaction=True)]
 
 asked: list[dict[str, Any]] = []
 
