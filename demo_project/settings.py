@@ -78,4 +78,5 @@ LOGOUT_REDIRECT_URL = "login"
 DEMO_API_KEY = os.environ.get("DEMO_API_KEY", "demo-key")
 
 # pushapp's HTTP API (POST /pushapp/api/): this key may push to users and ask who is online.
-PUSHAPP = {"API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]}}
+# Rooms' members see who joins and leaves them (presence frames).
+PUSHAPP = {"API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]}, "PRESENCE_FRAMES": ["room:*"]}

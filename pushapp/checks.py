@@ -104,6 +104,14 @@ def check_integrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
                     id="pushapp.E020",
                 )
             )
+    bad_patterns = [repr(p) for p in push_settings.PRESENCE_FRAMES if not isinstance(p, str) or not p]
+    if bad_patterns:
+        errors.append(
+            Error(
+                f"PUSHAPP['PRESENCE_FRAMES'] must hold group names or patterns: {', '.join(bad_patterns)}.",
+                id="pushapp.E022",
+            )
+        )
     if push_settings.AUTHORIZE_SUBSCRIBE:
         try:
             import_string(push_settings.AUTHORIZE_SUBSCRIBE)

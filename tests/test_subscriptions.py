@@ -92,6 +92,13 @@ async def test_a_bad_group_is_an_error(group: Any) -> None:
             assert answer["group"] == group
 
 
+def test_check_e022() -> None:
+    with override_settings(PUSHAPP={"PRESENCE_FRAMES": ["room:*", 5]}):
+        assert "pushapp.E022" in [m.id for m in run_checks()]
+    with override_settings(PUSHAPP={"PRESENCE_FRAMES": ["room:*"]}):
+        assert "pushapp.E022" not in [m.id for m in run_checks()]
+
+
 def test_check_e021() -> None:
     with override_settings(PUSHAPP={"AUTHORIZE_SUBSCRIBE": "tests.nowhere.can_subscribe"}):
         assert "pushapp.E021" in [m.id for m in run_checks()]
