@@ -77,8 +77,11 @@ def test_a_node_that_writes_again_after_being_reaped_comes_back(backend: RedisBa
     client.zadd(backend.prefix + "nodes", {"stalled": seconds + micros / 1e6 - TTL - 1})
     assert backend._call("heartbeat", "other", "host", "h")[1] == ["-" + U7]
     assert backend._call("count", "stalled", "-" + U7) == []
+    assert backend._call("count", "stalled", "+" + uid_field("9")) == []  # not registered: not counted
     assert backend._call("heartbeat", "stalled", "host", "h")[0] == 0  # it must register again
+    register(backend, "stalled")
     assert backend._call("count", "stalled", "+" + U7) == ["+" + U7]
+    assert backend.sync_client().hkeys(backend.prefix + "e") == [U7.encode()]  # 9 left nothing behind
 
 
 class Recorded:

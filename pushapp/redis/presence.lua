@@ -28,6 +28,9 @@ end
 -- takes the cluster's count from 0 to 1 or from 1 to 0 is a transition, returned to exactly one caller.
 local EVENTS = P .. 'e'
 local function count(n, first, out)
+  -- A node that is not registered (reaped after a stall, or Redis lost everything) counts nothing: its
+  -- next heartbeat tells it to register again, and it counts its whole state then.
+  if not redis.call('ZSCORE', NODES, n) then return out end
   for i = first, #ARGV do
     local sign, field = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2)
     if sign == '+' then

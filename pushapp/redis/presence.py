@@ -288,12 +288,12 @@ class RedisWriter(Writer):
             for command in self._connection_commands(conn):
                 pipe.execute_command(*command)
             deltas += events.connected(conn)
-        await self._call("count", self.node, *deltas, client=pipe)
         await self._call("register", self.node, *self.info(), client=pipe)
+        await self._call("count", self.node, *deltas, client=pipe)
         results = await pipe.execute()
         self._resync = False
         # Dropped and counted again in one transaction: only uids that came or went in between changed.
-        self.emitter.emit(events.net(_decode(results[0]) + _decode(results[-2])))
+        self.emitter.emit(events.net(_decode(results[0]) + _decode(results[-1])))
 
     async def _heartbeat_loop(self) -> None:
         while True:
