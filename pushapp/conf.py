@@ -91,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
         bool,
         'Wrap every text push as {"type": "push", "data": …}; False sends GatewayWorker-style bare frames.',
     ),
+    "HISTORY": Setting(
+        {},
+        (dict,),
+        dict,
+        'Streams that keep history, for recovery: {"uid"|"group"|"all": {"size": n, "ttl": seconds}}.',
+    ),
     "MAX_BUFFERED_BYTES": Setting(
         4 * 1024 * 1024,
         (int,),
@@ -150,6 +156,7 @@ class PushappSettings:
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
     ENVELOPE: bool
+    HISTORY: dict[str, Any]
     API_KEYS: dict[str, Any]
     API_MAX_COMMANDS: int
     API_MAX_BODY_SIZE: int

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from channels.exceptions import ChannelFull
 
-from . import capture
+from . import capture, history
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -39,10 +39,12 @@ async def apublish(ops: list[Op]) -> None:
     layer = get_layer()
     for method, name, message in ops:
         try:
-            if method == "group_send":
-                await layer.group_send(name, message)
-            else:
+            if method == "history" and (limits := history.config().for_stream(message["s"])) is not None:
+                await history.get_history().apublish(layer, name, message, limits)
+            elif method == "send":
                 await layer.send(name, message)
+            else:
+                await layer.group_send(name, message)
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
             logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)

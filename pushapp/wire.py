@@ -6,8 +6,9 @@ Keys are one letter because every push carries them through Redis. The legend:
     ``k`` kind: ``"cid"``, ``"uid"``, ``"grp"`` or ``"all"``; ``to`` the client ids, uids or group names
     (absent: every connection); ``t`` text or ``b`` bytes, exactly one; ``x`` client ids to exclude;
     ``m`` a message id, set when the message goes to several layer groups, so that a hub that is in
-    more than one of them delivers it once; ``f`` set: ``t`` is a server frame (``presence``), written as
-    it is instead of wrapped as a push.
+    more than one of them delivers it once; ``s`` the stream, for a push on a stream with history, and
+    then ``o`` its offset and ``e`` its epoch, set when it is stored (docs/recovery.md); ``f`` set: ``t``
+    is a server frame (``presence``), written as it is instead of wrapped as a push (never on a stream).
 ``pushapp.ctl`` — a per-connection operation, to the hub that owns the client id
     ``op`` the operation (see :mod:`pushapp.hub.control`); ``cid`` the client id; ``a`` its argument;
     ``r`` the reply channel and ``i`` the request id (both absent: nobody waits for the answer).
@@ -32,7 +33,8 @@ READY = "pushapp.ready"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
-#: One layer operation of a send: ``("send", channel, message)`` or ``("group_send", group, message)``.
+#: One layer operation of a send: ``("send", channel, message)``, ``("group_send", group, message)`` or
+#: ``("history", group, message)``: a group_send of a push on a stream with history, stored first.
 Op = tuple[str, str, Mapping[str, Any]]
 
 
@@ -44,6 +46,9 @@ class Push(TypedDict):
     b: NotRequired[bytes]
     x: NotRequired[list[str]]
     m: NotRequired[str]
+    s: NotRequired[str]
+    o: NotRequired[int]
+    e: NotRequired[str]
     f: NotRequired[int]
 
 
@@ -72,10 +77,16 @@ class Ready(TypedDict):
 
 
 def push(
-    kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] | None = None, frame: bool = False
+    kind: Kind,
+    to: list[str] | None,
+    payload: Payload,
+    exclude: list[str] | None = None,
+    stream: str | None = None,
+    frame: bool = False,
 ) -> Push:
-    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe.
-    ``frame``: the payload is a server frame, not application data to wrap."""
+    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe; on a
+    stream with history, the stream (its offset and epoch are added when it is stored). ``frame``: the
+    payload is a server frame, not application data to wrap."""
     text, data = payload
     message: Push = {"type": PUSH, "k": kind}
     if to is not None:
@@ -88,6 +99,8 @@ def push(
         message["x"] = exclude
     if to is not None and len(to) > 1 and kind in ("uid", "grp"):
         message["m"] = secrets.token_hex(8)
+    if stream is not None:
+        message["s"] = stream
     if frame:
         message["f"] = 1
     return message

@@ -20,20 +20,23 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from .. import loops, wire
+from .. import history, loops, wire
 from ..conf import push_settings
+from ..history.base import Entry, Position
 from ..layer import ChannelLayer
 from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, new_node_id, uid_layer_group
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
-from ..protocol import CloseCode, Payload, push_payload, welcome_frame
+from ..protocol import CloseCode, Payload, missed_frame, push_payload, stream_payload, welcome_frame
 from ..registry import Connection, Registry
 from ..servers import Counters, Sink, on_shutdown
 from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
+from .recovery import Welcomes
+from .streams import StreamOrder, stream_targets
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +52,11 @@ class Hub:
         self.started_at = time.time()
         self.registry = Registry()
         self.counters = Counters()
-        self.membership = LayerMembership(layer, self.channel)
+        self.streams = StreamOrder(lambda asks: history.get_history().aread(asks))
+        self.membership = LayerMembership(layer, self.channel, self.streams.left)
         self.presence: Writer = Writer()
         self._dedupe = Dedupe()
+        self.welcomes = Welcomes()
         self._sinks: dict[type[Sink], Sink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background_tasks: set[asyncio.Future[None]] = set()
@@ -119,22 +124,40 @@ class Hub:
 
     # -- connections -----------------------------------------------------------------------------
 
-    async def connect(self, sink: Sink, handle: Any, identity: Identity) -> Connection:
-        """Register a new connection: join its uid and groups, then welcome it."""
+    async def connect(
+        self, sink: Sink, handle: Any, identity: Identity, recover: dict[str, Position] | None = None
+    ) -> Connection:
+        """Register a new connection: join its uid and groups, then welcome it (and replay what it missed
+        on its streams with history, when ``recover`` names positions)."""
         conn = Connection(new_client_id(self.node_id), identity.uid, sink, handle)
         names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
         names += [group_layer_group(g) for g in identity.groups]
         await self.membership.hold(names)
         conn.groups.update(identity.groups)
         await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
-        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
-        await sink.send(conn, welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id)))
-        # Indexed only now, so that no push can reach the connection before its welcome.
-        self.registry.add(conn)
+        streams = history.config().streams_of(conn.uid, conn.groups)
+        if not streams:
+            await sink.send(conn, self._welcome(conn))
+            self.registry.add(conn)  # only now, so that no push can reach the connection before its welcome
+            return conn
+        await self.welcomes.welcome(
+            conn,
+            streams,
+            recover,
+            lambda: self.registry.add(conn),
+            lambda positions: sink.send(conn, self._welcome(conn, positions)),
+            lambda payload: sink.deliver([conn], payload),
+            lambda text: sink.send(conn, text),
+        )
         return conn
+
+    def _welcome(self, conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
+        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
+        return welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id), streams)
 
     async def disconnect(self, conn: Connection) -> bool:
         """Forget a connection: it leaves every group and its uid, and its session is gone."""
+        self.welcomes.forget(conn)
         removed = self.registry.remove(conn)
         if removed is None:
             return False
@@ -219,13 +242,43 @@ class Hub:
         message_id = message.get("m")
         if message_id and self._dedupe.seen(message_id):
             return
+        stream, offset = message.get("s"), message.get("o")
+        if stream is not None and offset is not None:
+            epoch = message["e"]
+            entry = Entry(offset, wire.payload_of(message), tuple(message.get("x", ())))
+            entries, lost = await self.streams.arrange(stream, epoch, entry)
+            for each in entries:
+                await self._deliver_stored(stream, epoch, each)
+            if lost:
+                await self._tell_missed(stream)
+            return
         targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
         if targets:
             payload = wire.payload_of(message)
             await self.deliver(targets, payload if message.get("f") else push_payload(payload))
 
-    async def deliver(self, targets: Sequence[Connection], payload: Payload) -> None:
-        """Hand one payload and all its recipients to the sink (each sink, if several serve this hub)."""
+    async def _deliver_stored(self, stream: str, epoch: str, entry: Entry) -> None:
+        targets = stream_targets(self.registry, stream, entry.exclude)
+        if targets:
+            payload = stream_payload(entry.payload, stream, epoch, entry.offset)
+            await self.deliver(targets, payload, stream, Position(epoch, entry.offset))
+
+    async def _tell_missed(self, stream: str | None) -> None:
+        """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
+        for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
+            await conn.sink.send(conn, missed_frame(stream))
+
+    async def deliver(
+        self,
+        targets: Sequence[Connection],
+        payload: Payload,
+        stream: str | None = None,
+        position: Position | None = None,
+    ) -> None:
+        """Hand one payload and all its recipients to the sink (each sink, if several serve this hub).
+        Connections still being welcomed get it later, from their pending buffer."""
+        if self.welcomes:
+            targets = self.welcomes.hold_back(targets, payload, stream, position)
         sinks = self._sinks
         if len(sinks) == 1:
             for sink in sinks.values():
