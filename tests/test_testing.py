@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -143,3 +144,15 @@ async def test_push_client_reads_only_pushes() -> None:
 def test_the_fixture_is_a_pytest_plugin_of_the_package() -> None:
     pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["pytest11"] == {"pushapp.testing": "pushapp.testing"}
+
+
+def test_sends_on_streams_and_after_the_commit_are_recorded(
+    pushes: Pushes, db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    with override_settings(PUSHAPP={"HISTORY": {"uid": {"size": 10, "ttl": 60}}}):
+        gateway.send_to_uid([1, 2], {"n": 1})  # one stored push per uid's stream
+    assert pushes.sent == [Sent("uid", ("1", "2"), {"n": 1})]
+    with django_capture_on_commit_callbacks(execute=True):
+        gateway.send_to_uid(3, "later", on_commit=True)
+        assert len(pushes.sent) == 1  # not before the commit
+    pushes.assert_sent(to_uid=3, data="later")
