@@ -514,3 +514,13 @@ test("subscribe: sent once welcomed, answered by events, asked again after a rec
   socket.receive({ type: "unsubscribed", group: "room:1" });
   assert.deepEqual(events.at(-1), ["unsubscribed", { group: "room:1" }]);
 });
+
+test("subscribe() in a welcome listener is sent once", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  client.on("welcome", () => client.subscribe("room:1"));
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome();
+  assert.deepEqual(socket.frames().slice(1), [{ type: "subscribe", group: "room:1" }]);
+});

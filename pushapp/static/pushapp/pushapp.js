@@ -278,8 +278,9 @@
       this.connected = true;
       this._attempt = 0;
       this._startHeartbeat();
-      this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
+      // Before the listeners run: a subscribe() in a welcome listener is then sent once.
       this._subscriptions.forEach((group) => this._ws.send(JSON.stringify({ type: "subscribe", group: group })));
+      this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
     }
 
     /* The socket is gone (closed by either side, or found dead): clean up, then maybe reconnect. */
