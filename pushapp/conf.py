@@ -103,6 +103,28 @@ SETTINGS: dict[str, Setting] = {
         int,
         "Bytes that may wait unsent to one slow client before it is closed with 4005.",
     ),
+    "API_KEYS": Setting(
+        {},
+        (dict,),
+        dict,
+        'Keys of the HTTP API: {"<key>": "*"} or {"<key>": ["send_to_uid", ...]} (the methods it may call).',
+    ),
+    "API_MAX_COMMANDS": Setting(100, (int,), int, "Most commands one HTTP API request may carry."),
+    "API_MAX_BODY_SIZE": Setting(
+        1024 * 1024, (int,), int, "Largest HTTP API request body, in bytes; larger is refused with 400."
+    ),
+    "AUTHORIZE_SUBSCRIBE": Setting(
+        None,
+        (str, type(None)),
+        _optional_str,
+        "Dotted path of the function deciding client subscriptions; None refuses every subscription.",
+    ),
+    "PRESENCE_FRAMES": Setting(
+        [],
+        (list, tuple),
+        list,
+        "Groups (names or fnmatch patterns) whose members get presence frames when a uid joins or leaves.",
+    ),
 }
 
 #: Every setting's default value.
@@ -135,6 +157,11 @@ class PushappSettings:
     MAX_BUFFERED_BYTES: int
     ENVELOPE: bool
     HISTORY: dict[str, Any]
+    API_KEYS: dict[str, Any]
+    API_MAX_COMMANDS: int
+    API_MAX_BODY_SIZE: int
+    AUTHORIZE_SUBSCRIBE: str | None
+    PRESENCE_FRAMES: list[str]
 
     def __getattr__(self, name: str) -> Any:
         setting = SETTINGS.get(name)
