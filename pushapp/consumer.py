@@ -78,6 +78,18 @@ def recover_positions(value: object) -> dict[str, Position] | None:
     return positions
 
 
+def parse_frame(text: str | None) -> object:
+    """A client frame's JSON value; None when it is binary or not JSON. Nesting too deep for the parser
+    (``[[[…]]]`` a thousand levels down fits in 2 KB) counts as not JSON: a RecursionError escaping
+    here would end the connection with 1011 and log a traceback per frame."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _too_big(text: str, limit: int) -> bool:
     return len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8")) > limit)
 
@@ -137,10 +149,7 @@ class PushConsumer:
         if text is not None and _too_big(text, push_settings.MAX_FRAME_SIZE):
             await send(close_event(CloseCode.MESSAGE_TOO_BIG))
             raise _Closed
-        try:
-            frame = json.loads(text) if text is not None else None
-        except ValueError:
-            frame = None
+        frame = parse_frame(text)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             await send(close_event(CloseCode.AUTH_FAILED))
             raise _Closed
@@ -163,10 +172,7 @@ class PushConsumer:
             if _too_big(text, max_size):
                 await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
                 continue
-            try:
-                frame = json.loads(text)
-            except ValueError:
-                frame = None
+            frame = parse_frame(text)
             if not isinstance(frame, dict):
                 await hub.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
             elif frame.get("type") == "ping":
