@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -78,16 +80,36 @@ def recover_positions(value: object) -> dict[str, Position] | None:
     return positions
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+#: A ``\uD800``-``\uDFFF`` escape: half of a surrogate pair, or a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def parse_frame(text: str | None) -> object:
     """A client frame's JSON value; None when it is binary or not JSON. Nesting too deep for the parser
-    (``[[[…]]]`` a thousand levels down fits in 2 KB) counts as not JSON: a RecursionError escaping
-    here would end the connection with 1011 and log a traceback per frame."""
+    (``[[[…]]]`` a thousand levels down fits in 2 KB) counts as not JSON: a RecursionError escaping here
+    would end the connection with 1011 and log a traceback per frame. So do ``NaN``, ``Infinity``,
+    numbers beyond a float (``1e400``) and lone surrogates (``"\ud800"``, not Unicode text): echoed back
+    in an error frame, they could not be encoded."""
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
+        if _SURROGATE_ESCAPE.search(text):  # rare: check that the pairs were pairs
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return None
+    return value
 
 
 def _too_big(text: str, limit: int) -> bool:

@@ -128,6 +128,20 @@ async def test_deeply_nested_later_frame_is_bad_json(caplog: pytest.LogCaptureFi
     await client.close()
 
 
+async def test_values_an_error_frame_could_not_echo_are_bad_json(caplog: pytest.LogCaptureFixture) -> None:
+    """A group of 1e400 or "\\ud800" was echoed in the bad_group error, which cannot encode it: 1011."""
+    client = await connect(uid="inf")
+    for value in ("1e400", "-1e400", "NaN", "Infinity", '"\\ud800"', '"a\\udfff"', '["\\ud83d", 1]'):
+        await client.communicator.send_to(text_data='{"type": "subscribe", "group": ' + value + "}")
+        assert (await client.receive())["code"] == "bad_json", value
+    await client.send({"type": "subscribe", "group": 1.5})
+    assert (await client.receive())["code"] == "bad_group"
+    await client.send({"type": "subscribe", "group": "\U0001f600"})  # a pair, escaped by json.dumps
+    assert (await client.receive())["code"] == "subscribe_refused"
+    assert "Traceback" not in caplog.text
+    await client.close()
+
+
 async def test_signed_token_of_the_wrong_shape_closes_4001() -> None:
     for payload in ({"u": [1]}, {"g": [1]}, [1]):
         communicator = await open_socket()
