@@ -1,0 +1,19 @@
+"""The demo's own settings, for its daphne processes in tests/test_demo_browser.py, with what is per test:
+
+- ``REDIS_URL`` (required): the demo's channel layer is then its Redis one, as in README's multi-process run;
+- ``PUSHAPP_TEST_PREFIX``: the layer's prefix, so no other test's processes share its groups or history;
+- ``PUSHAPP_TEST_DB``: the SQLite file its processes share (migrated with these settings).
+"""
+
+import os
+
+from demo_project.settings import *  # noqa: F403
+
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["PUSHAPP_TEST_PREFIX"]  # noqa: F405
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["PUSHAPP_TEST_DB"],
+        "OPTIONS": {"timeout": 20},
+    }
+}
