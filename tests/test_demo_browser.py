@@ -1,9 +1,11 @@
 """The demo, clicked through in real headless Chromium as a user would, with a screenshot per step.
 
-Two daphne processes serve the demo's own settings over a real Redis (tests/settings_demo.py), as README's
-multi-process run does. Alice uses the first on ``127.0.0.1`` and Bob the second on ``localhost``: two
-hosts, so one Chromium holds two logins (cookies and sessionStorage are per host). Screenshots go to
-``test-artifacts/screenshots/demo-NN-step.png``; README's docs/img/demo-notifications.png is one of them.
+Daphne processes serve the demo's own settings (tests/settings_demo.py): two over a real Redis, as README's
+multi-process run, and one on the in-memory default, as its "Try it". Alice uses ``127.0.0.1`` and Bob
+``localhost`` (on the second server, when there are two): two hosts, so one Chromium holds two logins
+(cookies and sessionStorage are per host). Screenshots go to
+``test-artifacts/screenshots/test_click_through_the_demo-<layer>-NN-<step>.png``; docs/img's
+demo-notifications.png (in README) and demo-room.png are redis-03 and redis-09, copied by hand.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.support.browser import ARTIFACTS, Browser, chromium_session
+from tests.support.browser import ARTIFACTS, Browser, artifact_name, chromium_session
 from tests.support.processes import REPO_ROOT, DaphneProcess, ProcessConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -26,9 +28,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 API_KEY = "demo-key"  # the demo's default DEMO_API_KEY
 
 
-@pytest.fixture
-def servers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[list[DaphneProcess]]:
-    """Two demo servers on one Redis and one migrated database (with the demo users)."""
+@pytest.fixture(params=["redis", "memory"])
+def servers(
+    request: pytest.FixtureRequest, redis_url: str, prefix: str, tmp_path: Path
+) -> Iterator[list[DaphneProcess]]:
+    """redis: two demo servers on one Redis, as README's multi-process run. memory: one server on the
+    embedded in-memory layer, as README's "Try it" (both users on it). One migrated database, with the
+    demo users."""
     config = ProcessConfig(
         redis_url, prefix=prefix, db_path=str(tmp_path / "demo.sqlite3"), settings="tests.settings_demo"
     )
@@ -41,11 +47,13 @@ def servers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[list[Daphne
         timeout=120,
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    started = [DaphneProcess(config, wait=False) for _ in range(2)]
+    redis = request.param == "redis"
+    env = {} if redis else {"REDIS_URL": ""}
+    started = [DaphneProcess(config, env, wait=False) for _ in range(2 if redis else 1)]
     try:
         for server in started:
             server.wait_ready()
-        yield started
+        yield started if redis else started * 2
     finally:
         for server in started:
             server.kill()
@@ -60,14 +68,15 @@ def browser(request: pytest.FixtureRequest, servers: list[DaphneProcess]) -> Ite
 class Walk:
     """The user's side: pages by URL, clicks, typing, and one numbered screenshot per step."""
 
-    def __init__(self, browser: Browser) -> None:
+    def __init__(self, browser: Browser, name: str) -> None:
         self.browser = browser
+        self.name = name
         self.steps = 0
 
     def shot(self, step: str) -> Path:
         self.steps += 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"demo-{self.steps:02d}-{step}.png"
+        path = ARTIFACTS / f"{self.name}-{self.steps:02d}-{step}.png"
         assert self.browser.driver.save_screenshot(str(path))
         return path
 
@@ -146,11 +155,13 @@ def push_api(server: DaphneProcess, uid: int, message: str) -> None:
         assert json.load(response) == {"results": [{"result": None}]}
 
 
-def test_click_through_the_demo(browser: Browser, servers: list[DaphneProcess]) -> None:
+def test_click_through_the_demo(
+    request: pytest.FixtureRequest, browser: Browser, servers: list[DaphneProcess]
+) -> None:
     one, two = servers
     alice_site = one.http_url
     bob_site = f"http://localhost:{two.port}"
-    walk = Walk(browser)
+    walk = Walk(browser, artifact_name(request.node.name))
 
     # Log in.
     walk.go(alice_site + "/")
