@@ -84,8 +84,9 @@ DEMO_API_KEY = os.environ.get("DEMO_API_KEY", "demo-key")
 PUSHAPP = {
     # pushapp's HTTP API (POST /pushapp/api/): this key may push to users and ask who is online.
     "API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]},
-    # A page that reloads or reconnects gets what it missed: every user's pushes, and the rooms' messages.
-    "HISTORY": {"uid": {"size": 100, "ttl": 600}, "group": {"size": 100, "ttl": 600, "only": "room:*"}},
+    # A page that reloads or reconnects gets what was pushed to its user meanwhile. (Not the rooms: groups
+    # a page subscribed to are recovered only while its connection lives, docs/recovery.md.)
+    "HISTORY": {"uid": {"size": 100, "ttl": 600}},
     # Pages enter rooms with pushapp.subscribe(); this hook says who may (demo/push.py).
     "AUTHORIZE_SUBSCRIBE": "demo_project.demo.push.can_subscribe",
     # Rooms' members see who joins and leaves them (presence frames).

@@ -92,6 +92,8 @@ class Walk:
             self.live()
 
     def click(self, css: str) -> None:
+        """Click ``css``, after clicking the toasts away (as a user would when they cover it)."""
+        self.browser.js("document.querySelectorAll('#toasts .toast').forEach((toast) => toast.click())")
         self.browser.driver.find_element(By.CSS_SELECTOR, css).click()
 
     def type(self, css: str, text: str) -> None:
@@ -202,6 +204,12 @@ def test_click_through_the_demo(
     walk.click("#mark-read")
     walk.wait("document.getElementById('unread').hidden", "no unread left")
 
+    # The page talks to Django over its WebSocket; a message_received receiver answers.
+    walk.type("#send-form input[name=text]", "ping?")
+    walk.click("#send-form button")
+    walk.toast("ping?")
+    walk.unread(1)
+
     # The bike: start a ride, lock it; the callback flips the ride to locked, live.
     walk.follow("#nav-bike")
     assert walk.text("#orders") == "No rides yet."
@@ -257,11 +265,13 @@ def test_click_through_the_demo(
     assert "bob left" in walk.text("#chat")
     walk.shot("room-bob-left")
 
-    # Reload the room: Alice is still in it (this tab remembers), and the list says so.
+    # Reload the room: Alice is still in it (this tab remembers), and the list says so; nothing was lost.
     browser.driver.refresh()
     walk.live()
     walk.first("#room-state", "You are in the room.")
     walk.members("alice")
+    assert browser.js("return document.body.dataset.recovered") == "0"
+    assert not browser.driver.find_elements(By.CSS_SELECTOR, "#toasts .warning")
 
     # The staff user gets the staff dashboard's link.
     browser.driver.switch_to.window(bob)

@@ -38,11 +38,14 @@
     return new Date(value).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
+  /* A toast: gone after a click, after 8 s, or when three newer ones are shown. */
   function toast(title, text, kind) {
     const box = element("div", "toast " + (kind || "info"));
     box.append(element("strong", "", title), element("span", "", text));
     box.addEventListener("click", () => box.remove());
-    document.getElementById("toasts").prepend(box);
+    const stack = document.getElementById("toasts");
+    stack.prepend(box);
+    [...stack.children].slice(3).forEach((old) => old.remove());
     setTimeout(() => box.remove(), 8000);
   }
 
@@ -55,7 +58,7 @@
     if (type === "notify") return { title: "Message", text: String(data.message) };
     if (type === "bike.locked") return { title: "Bike locked", text: "Ride #" + data.order_id + " is over: the bike is locked." };
     if (type === "note.saved") return { title: data.created ? "Note saved" : "Note changed", text: data.text };
-    if (type === "echo") return { title: "Django echoed", text: JSON.stringify(data.data) };
+    if (type === "echo") return { title: "Django echoed", text: data.data && data.data.text !== undefined ? String(data.data.text) : JSON.stringify(data.data) };
     return { title: "Push", text: JSON.stringify(data) };
   }
 
@@ -266,14 +269,21 @@
     const refresh = async () => {
       const pending = [];
       fetching = pending;
-      const answer = await fetch(room.dataset.membersUrl, { credentials: "same-origin" }).then((r) => r.json());
+      let answer = null;
+      try {
+        answer = await fetch(room.dataset.membersUrl, { credentials: "same-origin" }).then((r) => r.json());
+      } catch (error) {
+        toast("Who is here?", "The list could not be fetched: " + error.message, "warning");
+      }
       if (fetching !== pending) return; // a later refresh answers instead
       fetching = null;
-      members.clear();
-      answer.members.forEach((member) => {
-        names.set(member.uid, member.username);
-        members.set(member.uid, member.username);
-      });
+      if (answer) {
+        members.clear();
+        answer.members.forEach((member) => {
+          names.set(member.uid, member.username);
+          members.set(member.uid, member.username);
+        });
+      }
       pending.forEach(apply);
       renderMembers();
     };
