@@ -1,7 +1,8 @@
 """The demo project's views, receivers and migrations, with the gateway calls recorded by pushapp.testing.
 
-tests.settings does not install the demo app: this module installs it, migrates it (which creates the demo
-users alice and bob) and unmigrates it afterwards, so the rest of the suite never sees it.
+tests.settings does not install the demo app: this module installs it (with the admin it links staff to),
+migrates it (which creates the demo users alice, bob and the staff user admin) and unmigrates it afterwards,
+so the rest of the suite never sees it. tests/test_demo_browser.py clicks through the pages in Chromium.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def test_the_index_page_shows_the_curl_of_the_push_api(browser: Client, alice: U
     html = unescape(browser.get("/").content.decode())
     curl = f"curl -H 'Authorization: apikey {API_KEY}' -H 'Content-Type: application/json' -d '"
     body = {"commands": [{"method": "send_to_uid", "params": {"uid": alice.pk, "data": NOTIFY}}]}
-    assert f"{curl}{json.dumps(body)}' http://testserver/pushapp/api/</pre>" in html
+    assert f"{curl}{json.dumps(body, separators=(',', ':'))}' http://testserver/pushapp/api/</pre>" in html
     # The page's own button posts the same request.
     assert f'<script id="api-request" type="application/json">{json.dumps(body)}</script>' in html
 

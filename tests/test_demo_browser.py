@@ -277,6 +277,7 @@ def test_click_through_the_demo(
     browser.driver.switch_to.window(bob)
     walk.follow("form.account button")
     walk.log_in(bob_site, "admin")
+    walk.shot("staff-link")
     walk.follow("#nav-staff")
     assert "administration" in browser.driver.title
     walk.shot("staff")

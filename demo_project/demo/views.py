@@ -52,7 +52,7 @@ def index(request: UserRequest) -> HttpResponse:
             "api_key": api_key(),  # shown in the curl example: this is a demo
             "api_url": request.build_absolute_uri(reverse("pushapp:api")),
             "api_request": body,  # what the page's own button posts
-            "api_body": json.dumps(body),
+            "api_body": json.dumps(body, separators=(",", ":")),  # as the page's JS writes it
         },
     )
 

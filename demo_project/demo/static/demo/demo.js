@@ -35,7 +35,7 @@
   }
 
   function clock(value) {
-    return new Date(value).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return new Date(value).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
   }
 
   /* A toast: gone after a click, after 8 s, or when three newer ones are shown. */
