@@ -15,7 +15,7 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver serves the ASGI application, WebSockets included
-    "django.contrib.admin",  # for the staff demo user (admin / demo); the staff dashboard lives there
+    "django.contrib.admin",  # for the staff demo user (admin / demo): its "Staff dashboard" link, for now
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
