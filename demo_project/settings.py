@@ -15,9 +15,11 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver serves the ASGI application, WebSockets included
+    "django.contrib.admin",  # for the staff demo user (admin / demo): its "Staff dashboard" link, for now
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
     "pushapp",
@@ -30,6 +32,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -45,6 +48,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",  # {% pushapp_script %} needs it
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },
@@ -77,6 +81,14 @@ LOGOUT_REDIRECT_URL = "login"
 # Shared secret of the HTTP APIs that "another service" (curl, a payment or bike-lock provider) calls.
 DEMO_API_KEY = os.environ.get("DEMO_API_KEY", "demo-key")
 
-# pushapp's HTTP API (POST /pushapp/api/): this key may push to users and ask who is online.
-# Rooms' members see who joins and leaves them (presence frames).
-PUSHAPP = {"API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]}, "PRESENCE_FRAMES": ["room:*"]}
+PUSHAPP = {
+    # pushapp's HTTP API (POST /pushapp/api/): this key may push to users and ask who is online.
+    "API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]},
+    # A page that reloads or reconnects gets what was pushed to its user meanwhile. (Not the rooms: groups
+    # a page subscribed to are recovered only while its connection lives, docs/recovery.md.)
+    "HISTORY": {"uid": {"size": 100, "ttl": 600}},
+    # Pages enter rooms with pushapp.subscribe(); this hook says who may (demo/push.py).
+    "AUTHORIZE_SUBSCRIBE": "demo_project.demo.push.can_subscribe",
+    # Rooms' members see who joins and leaves them (presence frames).
+    "PRESENCE_FRAMES": ["room:*"],
+}

@@ -1,7 +1,8 @@
 """The demo project's views, receivers and migrations, with the gateway calls recorded by pushapp.testing.
 
-tests.settings does not install the demo app: this module installs it, migrates it (which creates the demo
-users alice and bob) and unmigrates it afterwards, so the rest of the suite never sees it.
+tests.settings does not install the demo app: this module installs it (with the admin it links staff to),
+migrates it (which creates the demo users alice, bob and the staff user admin) and unmigrates it afterwards,
+so the rest of the suite never sees it. tests/test_demo_browser.py clicks through the pages in Chromium.
 """
 
 from __future__ import annotations
@@ -12,21 +13,25 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models.signals import post_save
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 
+from pushapp.exceptions import SubscriptionRefused
 from pushapp.hub import stop_hub
 from pushapp.names import new_client_id, new_node_id
 from pushapp.signals import message_received
-from pushapp.testing import Operation, PushClient, Pushes, Sent
+from pushapp.testing import PushClient, Pushes, Sent
 from pushapp.tokens import client_proof
 
 if TYPE_CHECKING:
@@ -40,15 +45,24 @@ API_KEY = "test-demo-key"
 def demo_app(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     from demo_project import settings as demo_settings
 
+    demo_push = {
+        **demo_settings.PUSHAPP,
+        "API_KEYS": {API_KEY: demo_settings.PUSHAPP["API_KEYS"][demo_settings.DEMO_API_KEY]},
+    }
     with override_settings(
-        INSTALLED_APPS=[*settings.INSTALLED_APPS, "demo_project.demo"],
+        INSTALLED_APPS=[
+            *settings.INSTALLED_APPS,
+            "django.contrib.admin",
+            "django.contrib.messages",
+            "demo_project.demo",
+        ],
         ROOT_URLCONF="demo_project.urls",
         TEMPLATES=demo_settings.TEMPLATES,
         MIDDLEWARE=demo_settings.MIDDLEWARE,
         STATIC_URL="/static/",
         LOGIN_URL=demo_settings.LOGIN_URL,
         DEMO_API_KEY=API_KEY,
-        PUSHAPP={"API_KEYS": {API_KEY: demo_settings.PUSHAPP["API_KEYS"][demo_settings.DEMO_API_KEY]}},
+        PUSHAPP=demo_push,
     ):
         with django_db_blocker.unblock():
             call_command("migrate", "demo", verbosity=0)
@@ -103,6 +117,13 @@ def push_api(commands: list[dict[str, Any]], key: str = API_KEY) -> Any:
 def test_demo_users_log_in_with_the_demo_password(alice: User) -> None:
     assert alice.check_password("demo")
     assert User.objects.get(username="bob").check_password("demo")
+    assert not alice.is_staff
+
+
+def test_the_staff_demo_user(db: None) -> None:
+    admin = User.objects.get(username="admin")
+    assert admin.check_password("demo")
+    assert admin.is_staff
 
 
 @pytest.mark.parametrize(
@@ -135,25 +156,25 @@ def test_pages_need_a_login(db: None) -> None:
     assert Client().get("/accounts/login/").status_code == 200
 
 
-def test_index_loads_pushapp_for_the_user(browser: Client, alice: User) -> None:
+def test_pages_load_pushapp_lazily(browser: Client) -> None:
+    """demo.js connects once its listeners are in place: nothing pushed, or replayed, is missed."""
     html = browser.get("/").content.decode()
     assert '<script src="/static/pushapp/pushapp.js" defer data-url="/ws/push/" data-token="' in html
-    assert 'data-token-url="/pushapp/token/" data-bind-url="/pushapp/bind/"></script>' in html
+    assert 'data-bind-url="/pushapp/bind/" data-lazy="true"></script>' in html
+    assert '<script src="/static/demo/demo.js" defer></script>' in html
 
 
-def test_start_a_ride(browser: Client, alice: User) -> None:
-    from demo_project.demo.models import BikeOrder
-
-    response = browser.post("/orders/")
-    assert response.status_code == 302
-    order = BikeOrder.objects.get(owner=alice)
-    assert order.status == "riding"
-    assert f'"order_id": {order.pk}, "status": "locked"' in browser.get("/").content.decode()
+@pytest.mark.parametrize("path", ["/", "/bike/", "/notes/", "/room/lobby/"])
+def test_every_page(browser: Client, alice: User, path: str) -> None:
+    html = browser.get(path).content.decode()
+    assert f'<body data-uid="{alice.pk}"' in html
+    assert 'id="nav-staff"' not in html  # alice is not staff
 
 
-def test_room_page(browser: Client) -> None:
-    html = browser.get("/room/lobby/").content.decode()
-    assert 'data-join-url="/room/lobby/join/" data-leave-url="/room/lobby/leave/"' in html
+def test_staff_see_the_link_to_the_staff_dashboard(db: None) -> None:
+    client = Client()
+    client.force_login(User.objects.get(username="admin"))
+    assert '<a href="/admin/" id="nav-staff">Staff dashboard</a>' in client.get("/").content.decode()
 
 
 # -- (b) another service posts over HTTP -------------------------------------------------------------------
@@ -162,10 +183,12 @@ NOTIFY = {"type": "notify", "message": "hello"}
 
 
 def test_the_index_page_shows_the_curl_of_the_push_api(browser: Client, alice: User) -> None:
-    html = browser.get("/").content.decode()
-    assert f"curl -H 'Authorization: apikey {API_KEY}' -H 'Content-Type: application/json'" in html
-    assert f'"params": {{"uid": {alice.pk}, "data": {{"type": "notify"' in html
-    assert "http://testserver/pushapp/api/</pre>" in html
+    html = unescape(browser.get("/").content.decode())
+    curl = f"curl -H 'Authorization: apikey {API_KEY}' -H 'Content-Type: application/json' -d '"
+    body = {"commands": [{"method": "send_to_uid", "params": {"uid": alice.pk, "data": NOTIFY}}]}
+    assert f"{curl}{json.dumps(body, separators=(',', ':'))}' http://testserver/pushapp/api/</pre>" in html
+    # The page's own button posts the same request.
+    assert f'<script id="api-request" type="application/json">{json.dumps(body)}</script>' in html
 
 
 async def test_the_curl_of_the_index_page_reaches_the_users_page(db: None) -> None:
@@ -218,16 +241,34 @@ def test_the_push_api_reports_a_bad_uid(db: None, pushes: Pushes) -> None:
 # -- (c) the bike lock's callback ------------------------------------------------------------------------
 
 
+def test_start_a_ride(browser: Client, alice: User) -> None:
+    from demo_project.demo.models import BikeOrder
+
+    response = browser.post("/orders/")
+    assert (response.status_code, response["Location"]) == (302, "/bike/")
+    order = BikeOrder.objects.get(owner=alice)
+    assert order.status == "riding"
+    html = unescape(browser.get("/bike/").content.decode())
+    assert f'<li data-order="{order.pk}">' in html
+    assert (
+        f"""-d '{{"order_id": {order.pk}, "status": "locked"}}' http://testserver/api/bike/callback/"""
+        in html
+    )
+
+
 def test_lock_callback_pushes_to_the_rider(alice: User, pushes: Pushes) -> None:
     from demo_project.demo.models import BikeOrder
 
     order = BikeOrder.objects.create(owner=alice)
     response = service("/api/bike/callback/", {"order_id": order.pk, "status": "locked"})
     assert response.json() == {"order_id": order.pk, "status": "locked"}
-    assert pushes.sent == [Sent("uid", (str(alice.pk),), {"type": "bike.locked", "order_id": order.pk})]
     order.refresh_from_db()
     assert order.status == "locked"
     assert order.locked_at is not None
+    locked = {"type": "bike.locked", "order_id": order.pk, "locked_at": order.locked_at}
+    assert pushes.sent == [
+        Sent("uid", (str(alice.pk),), json.loads(json.dumps(locked, cls=DjangoJSONEncoder)))
+    ]
 
 
 def test_a_repeated_callback_keeps_the_first_lock_time(alice: User, pushes: Pushes) -> None:
@@ -266,48 +307,57 @@ def test_lock_callback_needs_the_key(alice: User, pushes: Pushes) -> None:
     pushes.assert_nothing_sent()
 
 
-# -- (d) rooms -------------------------------------------------------------------------------------------
+# -- (d) rooms: entered with subscribe(), through the demo's hook; who is there from presence -----------
 
 
-def test_join_a_room(browser: Client, pushes: Pushes) -> None:
-    client_id, proof = connection()
-    response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": proof})
-    assert response.json() == {"joined": True}
-    assert pushes.operations == [Operation("join_group", client_id, "room:lobby")]
-    assert pushes.sent == [
-        Sent(
-            "group", ("room:lobby",), {"type": "room.joined", "room": "lobby", "user": "alice"}, (client_id,)
-        )
-    ]
+@pytest.mark.parametrize("group", ["room:lobby", "room:team-7"])
+def test_the_hook_lets_users_into_rooms(group: str) -> None:
+    from demo_project.demo.push import can_subscribe
+
+    assert can_subscribe(uid="1", session={}, scope={}, group=group) is True
 
 
-def test_joining_a_gone_connection_announces_nothing(browser: Client, pushes: Pushes) -> None:
-    client_id, proof = connection()
-    pushes.offline(client_id)
-    response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": proof})
-    assert response.json() == {"joined": False}
-    pushes.assert_nothing_sent()
+@pytest.mark.parametrize(
+    "uid, group, reason",
+    [
+        (None, "room:lobby", "log in to enter a room"),
+        ("1", "staff", "only rooms are open"),
+        ("1", "room:", "only rooms are open"),
+        ("1", "room:a b", "only rooms are open"),
+    ],
+)
+def test_the_hook_refuses(uid: str | None, group: str, reason: str) -> None:
+    from demo_project.demo.push import can_subscribe
+
+    with pytest.raises(SubscriptionRefused, match=reason):
+        can_subscribe(uid=uid, session={}, scope={}, group=group)
 
 
-def test_join_needs_the_connections_proof(browser: Client, pushes: Pushes) -> None:
-    client_id, _ = connection()
-    other_proof = connection()[1]
-    response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": other_proof})
-    assert response.status_code == 400
-    pushes.assert_nothing_sent()
+async def test_a_page_enters_a_room_and_is_listed(alice: User) -> None:
+    """Through the real consumer: the settings' hook allows it, a presence frame announces it, the room's
+    list has it (the views run as requests of alice: a login would write to the database from a thread)."""
+    from demo_project.demo import views
+
+    request = RequestFactory().get("/room/lobby/")
+    request.user = alice
+    try:
+        async with PushClient(uid=alice.pk) as page:
+            assert await page.subscribe("room:lobby") == {"type": "subscribed", "group": "room:lobby"}
+            presence = {"type": "presence", "group": "room:lobby", "event": "join", "uid": str(alice.pk)}
+            assert await page.receive_frame() == presence
+            members = await sync_to_async(views.room_members)(request, "lobby")
+            assert json.loads(members.content) == {"members": [{"uid": str(alice.pk), "username": "alice"}]}
+            html = (await sync_to_async(views.room)(request, "lobby")).content.decode()
+            assert f'<li data-uid="{alice.pk}">alice</li>' in html
+            refused = await page.subscribe("news")
+            assert (refused["code"], refused["detail"]) == ("subscribe_refused", "only rooms are open")
+    finally:
+        await stop_hub()
 
 
-def test_join_needs_a_login(db: None, pushes: Pushes) -> None:
-    client_id, proof = connection()
-    assert Client().post("/room/lobby/join/", {"client_id": client_id, "proof": proof}).status_code == 302
-    pushes.assert_nothing_sent()
-
-
-def test_leave_a_room(browser: Client, pushes: Pushes) -> None:
-    client_id, proof = connection()
-    response = browser.post("/room/lobby/leave/", {"client_id": client_id, "proof": proof})
-    assert response.json() == {"left": True}
-    assert pushes.operations == [Operation("leave_group", client_id, "room:lobby")]
+def test_an_empty_room(browser: Client) -> None:
+    assert browser.get("/room/lobby/members/").json() == {"members": []}
+    assert '<li class="empty">Nobody.</li>' in browser.get("/room/lobby/").content.decode()
 
 
 def test_send_to_a_room(browser: Client, pushes: Pushes) -> None:
@@ -356,6 +406,13 @@ def test_a_rolled_back_note_is_not_pushed(
         raise RuntimeError("rolled back")
     assert callbacks == []
     pushes.assert_nothing_sent()
+
+
+def test_the_notes_page_lists_the_notes(browser: Client, alice: User) -> None:
+    from demo_project.demo.models import Note
+
+    note = Note.objects.create(owner=alice, text="call bob")
+    assert f'<li data-note="{note.pk}">call bob</li>' in browser.get("/notes/").content.decode()
 
 
 def test_an_invalid_note_is_refused(browser: Client, pushes: Pushes) -> None:

@@ -60,5 +60,7 @@ def bike_callback(request: HttpRequest) -> JsonResponse:
         order.status = BikeOrder.Status.LOCKED
         order.locked_at = timezone.now()
         order.save(update_fields=["status", "locked_at"])
-    gateway.send_to_uid(order.owner_id, {"type": "bike.locked", "order_id": order.pk})
+    gateway.send_to_uid(
+        order.owner_id, {"type": "bike.locked", "order_id": order.pk, "locked_at": order.locked_at}
+    )
     return JsonResponse({"order_id": order.pk, "status": order.status})

@@ -1,9 +1,7 @@
 """Receivers: Django-side events pushed to pages, and pages' messages answered."""
 
-from functools import partial
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -15,12 +13,9 @@ from .models import Note
 
 @receiver(post_save, sender=Note, dispatch_uid="demo.push_saved_note")
 def push_saved_note(sender: type[Note], instance: Note, created: bool, **kwargs: Any) -> None:
-    """Tell the owner's pages once the save is committed: a rolled-back note must not be announced.
-
-    ``robust``: a failed push is logged, it does not turn the saved note into an error page.
-    """
+    """Tell the owner's pages once the save is committed: a rolled-back note must not be announced."""
     data = {"type": "note.saved", "id": instance.pk, "text": instance.text, "created": created}
-    transaction.on_commit(partial(gateway.send_to_uid, instance.owner_id, data), robust=True)
+    gateway.send_to_uid(instance.owner_id, data, on_commit=True)
 
 
 @receiver(message_received, dispatch_uid="demo.echo")

@@ -1,16 +1,17 @@
 """Pages of the logged-in user. Actions that must not reload the page (which would drop its connection,
-and with it the group memberships and the very push being waited for) answer JSON to the page's fetch().
+and with it the room it is in and the very push being waited for) answer JSON to the page's fetch().
 """
+
+import json
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pushapp import gateway
-from pushapp.forms import ConnectionProofForm
 
 from .api import api_key
 from .forms import NoteForm, RoomMessageForm
@@ -23,7 +24,7 @@ class UserRequest(HttpRequest):
     user: User
 
 
-def _invalid(form: ConnectionProofForm | NoteForm | RoomMessageForm) -> JsonResponse:
+def _invalid(form: NoteForm | RoomMessageForm) -> JsonResponse:
     return JsonResponse({"error": "invalid", "errors": form.errors.get_json_data()}, status=400)
 
 
@@ -31,19 +32,41 @@ def _room_group(name: str) -> str:
     return f"room:{name}"
 
 
+def _members(name: str) -> list[dict[str, str]]:
+    """Who is in the room now, in the whole cluster (presence), by name."""
+    uids = gateway.get_uid_list_by_group(_room_group(name))
+    users = User.objects.filter(pk__in=[int(uid) for uid in uids if uid.isdigit()]).order_by("username")
+    return [{"uid": str(user.pk), "username": user.get_username()} for user in users]
+
+
 @require_GET
 @login_required
 def index(request: UserRequest) -> HttpResponse:
-    """Live notifications: every push to this user appears here, along with the ways to cause one."""
+    """Notifications: every push to this user, as toasts and a list; and another service pushing one."""
+    notify = {"type": "notify", "message": "hello"}
+    body = {"commands": [{"method": "send_to_uid", "params": {"uid": request.user.pk, "data": notify}}]}
     return render(
         request,
         "demo/index.html",
         {
-            "orders": BikeOrder.objects.filter(owner=request.user)[:5],
-            "notes": Note.objects.filter(owner=request.user)[:5],
-            "note_form": NoteForm(),
-            "api_key": api_key(),  # shown in the curl examples: this is a demo
+            "api_key": api_key(),  # shown in the curl example: this is a demo
             "api_url": request.build_absolute_uri(reverse("pushapp:api")),
+            "api_request": body,  # what the page's own button posts
+            "api_body": json.dumps(body, separators=(",", ":")),  # as the page's JS writes it
+        },
+    )
+
+
+@require_GET
+@login_required
+def bike(request: UserRequest) -> HttpResponse:
+    """The user's rides; a ride's status turns to locked when the lock's provider calls back."""
+    return render(
+        request,
+        "demo/bike.html",
+        {
+            "orders": BikeOrder.objects.filter(owner=request.user)[:10],
+            "api_key": api_key(),
             "callback_url": request.build_absolute_uri(reverse("demo:bike_callback")),
         },
     )
@@ -54,13 +77,20 @@ def index(request: UserRequest) -> HttpResponse:
 def create_order(request: UserRequest) -> HttpResponse:
     """Start a ride, so that the lock callback has an order to find."""
     BikeOrder.objects.create(owner=request.user)
-    return redirect(reverse("demo:index") + "#bike")
+    return redirect("demo:bike")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
-def create_note(request: UserRequest) -> JsonResponse:
-    """Save a note; the post_save receiver pushes it (signals.py), this answer only acknowledges."""
+def notes(request: UserRequest) -> HttpResponse:
+    """GET: the user's notes. POST: save one; the post_save receiver pushes it once committed (signals.py),
+    and the page shows it from that push. This answer only acknowledges."""
+    if request.method == "GET":
+        return render(
+            request,
+            "demo/notes.html",
+            {"notes": Note.objects.filter(owner=request.user)[:20], "form": NoteForm()},
+        )
     form = NoteForm(request.POST)
     if not form.is_valid():
         return _invalid(form)
@@ -72,34 +102,19 @@ def create_note(request: UserRequest) -> JsonResponse:
 @require_GET
 @login_required
 def room(request: UserRequest, name: str) -> HttpResponse:
-    return render(request, "demo/room.html", {"room": name, "form": RoomMessageForm()})
+    """A room: the page enters it with ``pushapp.subscribe()``, allowed by demo/push.py."""
+    return render(
+        request,
+        "demo/room.html",
+        {"room": name, "group": _room_group(name), "members": _members(name), "form": RoomMessageForm()},
+    )
 
 
-@require_POST
+@require_GET
 @login_required
-def room_join(request: UserRequest, name: str) -> JsonResponse:
-    """Add the posting page's connection to the room, once it proved the connection is its own."""
-    form = ConnectionProofForm(request.POST)
-    if not form.is_valid():
-        return _invalid(form)
-    client_id = form.cleaned_data["client_id"]
-    joined = gateway.join_group(client_id, _room_group(name))
-    if joined:
-        gateway.send_to_group(
-            _room_group(name),
-            {"type": "room.joined", "room": name, "user": request.user.get_username()},
-            exclude=[client_id],
-        )
-    return JsonResponse({"joined": joined})
-
-
-@require_POST
-@login_required
-def room_leave(request: UserRequest, name: str) -> JsonResponse:
-    form = ConnectionProofForm(request.POST)
-    if not form.is_valid():
-        return _invalid(form)
-    return JsonResponse({"left": gateway.leave_group(form.cleaned_data["client_id"], _room_group(name))})
+def room_members(request: UserRequest, name: str) -> JsonResponse:
+    """Who is in the room now: the page's list when it enters, then presence frames keep it live."""
+    return JsonResponse({"members": _members(name)})
 
 
 @require_POST
