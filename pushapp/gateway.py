@@ -204,8 +204,9 @@ def _ungroup(group: str) -> list[Op]:
 
 def _on_commit(ops: list[Op], using: str | None) -> None:
     """Publish ``ops`` once the transaction of ``using`` commits (at once outside one; never after a
-    rollback). Validation and encoding already happened, at the call."""
-    transaction.on_commit(functools.partial(publish, ops), using=using)
+    rollback). Validation and encoding already happened, at the call. ``robust``: the data is committed
+    by then, so a send that fails (Redis away) is logged, not raised into the code that committed."""
+    transaction.on_commit(functools.partial(publish, ops), using=using, robust=True)
 
 
 async def _aon_commit(ops: list[Op], using: str | None) -> None:

@@ -126,3 +126,10 @@ def test_history_settings_are_checked() -> None:
     assert ids({"HISTORY": {"uid": {"size": 0}}}) == ["pushapp.E010"]
     assert ids({"HISTORY": {"uid": {"size": 5, "only": "x"}}}) == ["pushapp.E010"]
     assert ids({"HISTORY": {"uid": {"size": 5}}, "ENVELOPE": False}) == ["pushapp.E011"]
+
+
+@override_settings(PUSHAPP={"HISTORY": {"group": {"size": 5}}})
+async def test_a_connection_without_streams_with_history_still_answers_recover() -> None:
+    client = await connect(uid=1, recover={"group:room:x": {"offset": 3, "epoch": "e"}})
+    assert "streams" not in client.welcome
+    assert await client.receive_frame() == {"type": "recovered", "streams": {"group:room:x": False}}

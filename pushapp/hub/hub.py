@@ -37,7 +37,14 @@ from ..names import (
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
-from ..protocol import Payload, missed_frame, push_payload, stream_payload, welcome_frame
+from ..protocol import (
+    Payload,
+    missed_frame,
+    push_payload,
+    recovered_frame,
+    stream_payload,
+    welcome_frame,
+)
 from ..registry import Connection, Registry
 from ..servers import Counters, Sink, on_shutdown
 from ..tokens import Identity, client_proof
@@ -156,6 +163,8 @@ class Hub:
             if not streams:
                 await sink.send(conn, self._welcome(conn))
                 self.registry.add(conn)  # only now, so that no push can reach it before its welcome
+                if recover is not None:  # none of what it asks for is a stream it follows with history
+                    await sink.send(conn, recovered_frame(dict.fromkeys(recover, False)))
                 return conn
             await self.welcomes.welcome(
                 conn,
