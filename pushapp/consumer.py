@@ -13,6 +13,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import telemetry
 from .auth import get_authenticator
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
@@ -89,6 +90,7 @@ class PushConsumer:
                 return Identity()
             return await get_authenticator().aauthenticate(scope, token)
         except AuthenticationFailed as err:
+            telemetry.stats.auth_failures[type(err).__name__] += 1
             await send(close_event(err.close_code))
             raise _Closed from err
 
@@ -97,6 +99,7 @@ class PushConsumer:
         try:
             event = await asyncio.wait_for(receive(), push_settings.AUTH_TIMEOUT)
         except TimeoutError:
+            telemetry.stats.auth_failures["AuthTimeout"] += 1
             await send(close_event(CloseCode.AUTH_TIMEOUT))
             raise _Closed from None
         if event["type"] != "websocket.receive":
@@ -110,6 +113,7 @@ class PushConsumer:
         except ValueError:
             frame = None
         if not isinstance(frame, dict) or frame.get("type") != "auth":
+            telemetry.stats.auth_failures["BadAuthFrame"] += 1
             await send(close_event(CloseCode.AUTH_FAILED))
             raise _Closed
         token = frame.get("token")
@@ -140,6 +144,7 @@ class PushConsumer:
             elif frame.get("type") == "ping":
                 await hub.send(conn, PONG)
             elif frame.get("type") == "message":
+                telemetry.stats.client_messages += 1
                 await dispatch(
                     message_received,
                     PushConsumer,

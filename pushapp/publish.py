@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from channels.exceptions import ChannelFull
 
+from . import telemetry
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -34,6 +35,7 @@ async def apublish(ops: list[Op]) -> None:
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
             logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)
+            telemetry.stats.drops["limit"] += 1
 
 
 def publish(ops: list[Op]) -> None:

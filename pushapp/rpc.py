@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
-from . import wire
+from . import telemetry, wire
 from .conf import push_settings
 from .layer import ChannelLayer
 from .names import hub_channel, node_of, reply_channel
@@ -39,6 +40,7 @@ class Caller:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         channel = hub_channel(node_of(client_id))
+        started = time.perf_counter()
         try:
             await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
             return await asyncio.wait_for(future, push_settings.CONTROL_TIMEOUT)
@@ -52,6 +54,7 @@ class Caller:
             return None
         finally:
             self._pending.pop(request_id, None)
+            telemetry.stats.control_calls.observe(time.perf_counter() - started)
 
     async def _receive_loop(self) -> None:
         while True:

@@ -28,6 +28,7 @@ CONTROL = "pushapp.ctl"
 REPLY = "pushapp.reply"
 UNGROUP = "pushapp.ungroup"
 READY = "pushapp.ready"
+PROBE = "pushapp.probe"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
@@ -63,6 +64,11 @@ class Reply(TypedDict):
 class Ungroup(TypedDict):
     type: str
     g: str
+
+
+class Probe(TypedDict):
+    type: str
+    s: float
 
 
 class Ready(TypedDict):
@@ -110,3 +116,8 @@ def ungroup(group: str) -> Ungroup:
 
 def ready() -> Ready:
     return {"type": READY}
+
+
+def probe(sent_at: float) -> Probe:
+    """A hub's message to itself through the layer: how long it took is the layer's lag (metrics)."""
+    return {"type": PROBE, "s": sent_at}

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pushapp"
 #: Lowest first. A module may import modules of its own layer or below; patterns are fnmatch-style.
 LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["pushapp", "protocol", "exceptions", "names", "conf", "signals", "registry", "wire"]),
-    ("configuration", ["layer", "tokens", "loops"]),
+    ("configuration", ["layer", "tokens", "loops", "telemetry"]),
     (
         "plumbing",
         ["perloop", "twins", "rpc", "publish", "redis", "redis.*", "presence", "presence.*"],
@@ -37,6 +37,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "templatetags.*",
             "management",
             "management.*",
+            "serve",
+            "serve.*",
         ],
     ),
 ]

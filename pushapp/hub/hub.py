@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from .. import loops, wire
+from .. import loops, telemetry, wire
 from ..conf import push_settings
 from ..layer import ChannelLayer
 from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, new_node_id, uid_layer_group
@@ -34,6 +34,7 @@ from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
+from .report import report_loop
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Hub:
             wire.CONTROL: self._on_control,
             wire.UNGROUP: self._on_ungroup,
             wire.READY: self._on_ready,
+            wire.PROBE: self._on_probe,
         }
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -76,6 +78,8 @@ class Hub:
             self.node_id, self.registry, self.info_pairs, self.membership.rejoin
         )
         await self.presence.start()
+        report = report_loop(self.node_id, self.channel, self.layer, self.info_pairs)
+        self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
         on_shutdown(self._shutdown)
         loops.register(
             loops.LocalNode(self.node_id, asyncio.get_running_loop(), self.registry, self.info_pairs)
@@ -107,7 +111,11 @@ class Hub:
             "clients": len(self.registry),
             "delivered": self.counters.delivered,
             "dropped": self.counters.dropped,
+            "uids": len(self.registry.uids),
+            "groups": len(self.registry.groups),
         }
+        fields.update(telemetry.labels())
+        fields.update(telemetry.fields())
         return [str(item) for pair in fields.items() for item in pair]
 
     def sink(self, kind: type[Sink]) -> Sink:
@@ -148,6 +156,7 @@ class Hub:
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         """Forget ``conn``, then send ``message`` (if any) and the close frame after anything still queued."""
         await self.disconnect(conn)
+        telemetry.stats.closes[str(int(code))] += 1
         try:
             await conn.sink.close(conn, code, message)
         except Exception:  # the socket may already be gone; closing it is all we wanted
@@ -240,6 +249,7 @@ class Hub:
         self._background(self._control_and_reply(message))
 
     async def _control_and_reply(self, message: wire.Control) -> None:
+        started = time.perf_counter()
         try:
             value = await control.run(
                 self, self.registry.get(message["cid"]), message["op"], message.get("a")
@@ -247,6 +257,8 @@ class Hub:
         except Exception:
             logger.exception("pushapp hub %s: control %r failed", self.node_id, message.get("op"))
             value = None
+        telemetry.stats.control_handled += 1
+        telemetry.stats.control_seconds += time.perf_counter() - started
         reply_to, request_id = message.get("r"), message.get("i")
         if reply_to and request_id is not None:
             await self.layer.send(reply_to, wire.reply(request_id, value))
@@ -260,6 +272,9 @@ class Hub:
 
     async def _on_ready(self, message: wire.Ready) -> None:
         self._listening.set()
+
+    async def _on_probe(self, message: wire.Probe) -> None:
+        telemetry.stats.layer_lag = max(0.0, time.time() - message["s"])
 
     def _on_slow(self, conn: Connection) -> None:
         self._background(self.close(conn, CloseCode.TOO_SLOW))

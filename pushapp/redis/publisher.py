@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from channels_redis.utils import _consistent_hash, decode_hosts
 
+from .. import telemetry
 from ..exceptions import PushappError
 from ..wire import Op
 
@@ -122,6 +123,15 @@ class DirectPublisher:
                 logger.exception("pushapp: %d sends could not be written to Redis", len(batch))
                 with self._cond:
                     self._failed += len(batch)
+                telemetry.stats.sync_send_failures += len(batch)
             with self._cond:
                 self._busy = 0
                 self._cond.notify_all()
+
+
+def _queue_depth() -> int:
+    """Sends queued (or being written) by this process's publishers: the sync-send queue depth metric."""
+    return sum(len(p._queue) + p._busy for p in list(_publishers))
+
+
+telemetry.sync_queue_depth = _queue_depth

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from .. import telemetry
 from ..conf import push_settings
 from ..protocol import Payload
 from ..registry import Connection
@@ -180,13 +181,17 @@ class DaphneSink(Sink):
             protocol = conn.handle
             if not is_open(protocol):  # closing since: checked once per connection, not per frame
                 counters.delivered -= _pushes(frames)
+                telemetry.stats.drops["closed"] += _pushes(frames)
                 continue
+            reason = "slow"
             try:
                 if write(protocol.transport, frames[0] if len(frames) == 1 else b"".join(frames)) <= limit:
                     continue
             except Exception:
+                reason = "error"
                 logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
             counters.dropped += _pushes(frames)
+            telemetry.stats.drops[reason] += _pushes(frames)
             logger.warning("pushapp: closing %s: it does not read its messages", conn.client_id)
             self.on_slow(conn)
 

@@ -1,0 +1,227 @@
+"""``manage.py pushserve`` as real processes on a real Redis: workers on one port, restarts, drain, reload.
+
+Every wait is for something a process shows (a log line, presence, a frame, an exit), with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from pushapp.names import node_of
+from tests.support.processes import ProcessConfig, Producer
+from tests.support.pushserve import PushServe, pushstats
+from tests.support.waiting import wait_until
+from tests.support.wsclients import ORIGIN, PushSocket
+
+pytestmark = pytest.mark.integration
+
+Serve = Callable[..., PushServe]
+
+
+@pytest.fixture
+def config(redis_url: str, prefix: str, migrated_db: Path, tmp_path: Path) -> ProcessConfig:
+    db = tmp_path / "db.sqlite3"
+    shutil.copyfile(migrated_db, db)
+    return ProcessConfig(redis_url, layer="pubsub", prefix=prefix, db_path=str(db))
+
+
+@pytest.fixture
+def serve(config: ProcessConfig) -> Iterator[Serve]:
+    started: list[PushServe] = []
+
+    def start(**kwargs: Any) -> PushServe:
+        server = PushServe(config, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def producer(config: ProcessConfig) -> Iterator[Producer]:
+    with Producer(config) as started:
+        yield started
+
+
+def processes(config: ProcessConfig, count: int, generation: int | None = None) -> list[dict[str, Any]]:
+    """Wait until presence shows ``count`` server processes (of ``generation``); return them."""
+
+    def shown() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = pushstats(config)["processes"]  # type: ignore[assignment]
+        if generation is not None:
+            found = [p for p in found if p.get("generation") == generation]
+        return found if len(found) == count else None
+
+    return wait_until(shown, f"{count} processes in presence", timeout=20)
+
+
+def test_workers_share_one_port_and_pushstats_shows_one_service(
+    serve: Serve, config: ProcessConfig, producer: Producer
+) -> None:
+    server = serve(workers=2)
+    workers = processes(config, 2)
+    data = pushstats(config)
+    (service,) = data["services"]  # type: ignore[misc]
+    assert service["workers"] == 2
+    assert service["listen"] == f"127.0.0.1:{server.port}"
+    assert service["supervisor"] == server.pid
+    assert {p["service"] for p in workers} == {service["service"]}
+    assert sorted(p["worker"] for p in workers) == [0, 1]
+    assert {p["pid"] for p in workers}.isdisjoint({server.pid})
+
+    # Both workers accept on the one socket: connect until clients of both nodes are seen.
+    by_node: dict[str, PushSocket] = {}
+    extra: list[PushSocket] = []
+
+    def both_nodes_accept() -> bool:
+        sock = PushSocket(server.ws_url(), uid="u")
+        node = node_of(sock.client_id)
+        if node in by_node:
+            extra.append(sock)
+        else:
+            by_node[node] = sock
+        return len(by_node) == 2
+
+    wait_until(both_nodes_accept, "connections accepted by both workers", interval=0)
+    for sock in extra:
+        sock.close()
+    assert set(by_node) == {p["node"] for p in workers}
+    producer.call("send_to_all", "to every worker")
+    assert [sock.recv() for sock in by_node.values()] == ["to every worker"] * 2
+    for sock in by_node.values():
+        sock.close()
+
+
+def test_a_worker_that_dies_is_restarted_and_the_log_says_so(serve: Serve, config: ProcessConfig) -> None:
+    server = serve(workers=2)
+    victim = processes(config, 2)[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    server.wait_for(
+        rf"worker {victim['worker']} pid {victim['pid']} died \(killed by SIGKILL\); restarting it"
+    )
+    started = server.wait_for(
+        rf"worker {victim['worker']} \(generation 1\) started, pid (?!{victim['pid']})(\d+)"
+    )
+    new_pid = int(started.group(1))
+
+    def replaced() -> bool:
+        pids = {p["pid"] for p in pushstats(config)["processes"]}  # type: ignore[attr-defined]
+        return new_pid in pids  # the killed one lingers until PRESENCE_TTL: a crash bound, not a drain
+
+    wait_until(replaced, "the new worker in presence", timeout=20)
+    sock = PushSocket(server.ws_url(), uid="after")
+    assert sock.welcome["type"] == "welcome"
+    sock.close()
+
+
+def test_sigterm_tells_clients_when_to_reconnect_spread_over_the_drain_then_exits(
+    serve: Serve, config: ProcessConfig, producer: Producer
+) -> None:
+    server = serve(workers=1, drain=20)
+    processes(config, 1)
+    sockets = [PushSocket(server.ws_url(), uid=f"u{i}") for i in range(4)]
+    server.signal(signal.SIGTERM)
+
+    frames = [sock.recv() for sock in sockets]
+    assert {frame["type"] for frame in frames} == {"reconnect"}
+    assert sorted(frame["delay"] for frame in frames) == [0.0, 5.0, 10.0, 15.0]  # evenly over 20 s
+
+    # New connections are refused at once (the supervisor closed its socket, the worker stopped listening).
+    def refused() -> bool:
+        try:
+            with connect(server.ws_url(), origin=ORIGIN, open_timeout=5):  # type: ignore[arg-type]
+                return False
+        except ConnectionRefusedError:
+            return True
+        except Exception:
+            return False  # accepted into the queue as the last listener closed, then reset: not yet
+
+    wait_until(refused, "new connections refused")
+
+    # Until its turn a connection keeps being served; the first one's turn came at once.
+    order = sorted(range(4), key=lambda i: frames[i]["delay"])
+    first, last = sockets[order[0]], sockets[order[-1]]
+    assert first.recv_until_closed() == ([], 1012)
+    producer.call("send_to_uid", f"u{order[-1]}", "still served while draining")
+    assert last.recv() == "still served while draining"
+
+    server.signal(signal.SIGTERM)  # a second one: the rest are closed now
+    for index in order[1:]:
+        assert sockets[index].recv_until_closed() == ([], 1012)
+    assert server.wait() == 0
+    assert pushstats(config)["processes"] == []  # presence removed on the way out, not by expiry
+    server.wait_for(r"worker 0: draining 4 connections over 20\.0 s")
+    server.wait_for(r"pushserve: stopped")
+
+
+class Prober(threading.Thread):
+    """Opens (and closes) a welcomed connection after another until stopped; records every failure."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.served = 0
+        self.failures: list[str] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                PushSocket(self.url, uid="prober").close()
+                self.served += 1
+            except Exception as err:
+                self.failures.append(repr(err))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(30)
+
+
+def test_sighup_reloads_new_workers_first_and_no_connection_finds_nobody(
+    serve: Serve, config: ProcessConfig, producer: Producer
+) -> None:
+    server = serve(workers=2, drain=2)
+    old = {p["node"] for p in processes(config, 2, generation=1)}
+    clients = [PushSocket(server.ws_url(), uid=f"c{i}") for i in range(4)]
+    prober = Prober(server.ws_url())
+    prober.start()
+    wait_until(lambda: prober.served > 0, "the prober's first connection")
+
+    server.signal(signal.SIGHUP)
+    server.wait_serving(generation=2)
+    server.wait_for(r"generation 2 serves; draining 2 old workers")
+    new = {p["node"] for p in processes(config, 2, generation=2)}
+    assert new.isdisjoint(old)
+
+    # Each client does what pushapp.js does: reconnect at the time the server said, not before.
+    reconnected = []
+    for index, sock in enumerate(clients):
+        frame = sock.recv()
+        told = time.monotonic()
+        assert frame["type"] == "reconnect", frame
+        assert sock.recv_until_closed() == ([], 1012)
+        time.sleep(max(0.0, told + frame["delay"] - time.monotonic()))  # the protocol's delay, not luck
+        again = PushSocket(server.ws_url(), uid=f"c{index}")  # the first attempt: no backoff needed
+        assert node_of(again.client_id) in new
+        reconnected.append(again)
+    for pid_line in range(2):
+        server.wait_for(rf"worker {pid_line} pid \d+ exited \(exit code 0\)")
+    prober.stop()
+    assert prober.failures == []
+    assert prober.served > 0
+    producer.call("send_to_uid", "c3", "after the reload")
+    assert reconnected[3].recv() == "after the reload"
+    for sock in reconnected:
+        sock.close()
