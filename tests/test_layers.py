@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "plumbing",
         ["perloop", "twins", "rpc", "publish", "redis", "redis.*", "presence", "presence.*"],
     ),
-    ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats"]),
+    ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats", "metrics"]),
     ("server", ["servers", "servers.*", "hub", "hub.*", "auth"]),
     (
         "edges",
@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "management.*",
             "serve",
             "serve.*",
+            "metrics_view",
         ],
     ),
 ]

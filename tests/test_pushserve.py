@@ -5,6 +5,8 @@ Every wait is for something a process shows (a log line, presence, a frame, an e
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from pushapp.names import node_of
@@ -67,10 +70,27 @@ def processes(config: ProcessConfig, count: int, generation: int | None = None) 
     return wait_until(shown, f"{count} processes in presence", timeout=20)
 
 
-def test_workers_share_one_port_and_pushstats_shows_one_service(
+def scrape(server: PushServe, token: str) -> dict[str, list[dict[str, str]]]:
+    """GET /pushapp/metrics/ with the token; each metric's samples' labels, by sample name."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", "/pushapp/metrics/", headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 200, body
+    found: dict[str, list[dict[str, str]]] = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append(sample.labels)
+    return found
+
+
+def test_workers_share_one_port_and_pushstats_and_metrics_show_one_service(
     serve: Serve, config: ProcessConfig, producer: Producer
 ) -> None:
-    server = serve(workers=2)
+    server = serve(workers=2, extra_env={"PUSHAPP_TEST_SETTINGS": json.dumps({"METRICS_TOKEN": "t0ken"})})
     workers = processes(config, 2)
     data = pushstats(config)
     (service,) = data["services"]  # type: ignore[misc]
@@ -80,6 +100,12 @@ def test_workers_share_one_port_and_pushstats_shows_one_service(
     assert {p["service"] for p in workers} == {service["service"]}
     assert sorted(p["worker"] for p in workers) == [0, 1]
     assert {p["pid"] for p in workers}.isdisjoint({server.pid})
+
+    # Whichever worker answers the scrape, it lists both, labelled as workers of the one service.
+    nodes = scrape(server, "t0ken")["pushapp_node_info"]
+    assert {(n["node"], n["service"], n["worker"]) for n in nodes} == {
+        (p["node"], service["service"], str(p["worker"])) for p in workers
+    }
 
     # Both workers accept on the one socket: connect until clients of both nodes are seen.
     by_node: dict[str, PushSocket] = {}
