@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import metrics_view, views
+from .dashboard import views as dashboard
 
 app_name = "pushapp"
 
@@ -12,4 +13,7 @@ urlpatterns = [
     path("token/", views.token, name="token"),
     path("bind/", views.bind, name="bind"),
     path("metrics/", metrics_view.metrics, name="metrics"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/send/", dashboard.send, name="dashboard-send"),
+    path("dashboard/disconnect/", dashboard.disconnect, name="dashboard-disconnect"),
 ]

@@ -40,6 +40,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "serve",
             "serve.*",
             "metrics_view",
+            "dashboard",
+            "dashboard.*",
         ],
     ),
 ]

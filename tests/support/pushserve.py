@@ -78,6 +78,10 @@ class PushServe:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/push/"
 
