@@ -251,3 +251,19 @@ def test_sighup_reloads_new_workers_first_and_no_connection_finds_nobody(
     assert reconnected[3].recv() == "after the reload"
     for sock in reconnected:
         sock.close()
+
+
+def test_the_demo_runs_on_two_workers_with_its_static_files(redis_url: str) -> None:
+    """``manage.py pushserve --workers 2`` on the demo project (REDIS_URL set, as the README says)."""
+    config = ProcessConfig(redis_url, settings="demo_project.settings")
+    server = PushServe(config, workers=2)
+    try:
+        for path in ("/static/pushapp/pushapp.js", "/accounts/login/"):  # DEBUG: static files as runserver
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("GET", path)
+            assert connection.getresponse().status == 200, path
+            connection.close()
+        workers = [p for p in processes(config, 2) if p.get("service")]
+        assert len({p["service"] for p in workers}) == 1
+    finally:
+        server.stop()

@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
     )
     import daphne.server  # noqa: F401  (installs Twisted's asyncio reactor: before anything imports Twisted)
     import django
+    from django.apps import apps
     from django.conf import settings
     from django.utils.module_loading import import_string
 
@@ -71,6 +72,10 @@ def main(argv: list[str]) -> int:
         generation=str(args.generation),
     )
     application: Any = import_string(settings.ASGI_APPLICATION)
+    if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        application = ASGIStaticFilesHandler(application)  # as runserver does; in production: nginx
     family = _family(args.fd)
     WorkerProcess(application, args, family).run()
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...layer import layer_kind
 from ...serve.listener import DEFAULT_BACKLOG, open_listener, raise_nofile_limit
 from ...serve.supervisor import Supervisor, worker_command
 
@@ -51,6 +52,11 @@ class Command(BaseCommand):
             raise CommandError("--drain cannot be negative")
         if not getattr(settings, "ASGI_APPLICATION", None):
             raise CommandError("settings.ASGI_APPLICATION is not set: pushserve serves that application")
+        if options["workers"] > 1 and layer_kind() == "memory":
+            self.stderr.write(
+                "pushserve: with the in-memory channel layer each worker reaches only its own connections, "
+                "and nothing outside the workers can push: use channels-redis (docs/deployment.md)."
+            )
         verbosity = options["verbosity"]
         logging.basicConfig(
             level=logging.INFO if verbosity >= 1 else logging.WARNING,
