@@ -144,6 +144,12 @@ class Supervisor:
         data = os.read(worker.ready_fd, 64)
         if b"ready" in data:
             worker.ready = True
+            logger.info(
+                "pushserve: worker %d (generation %d) pid %d ready",
+                worker.slot,
+                worker.generation,
+                worker.pid,
+            )
         if not data or worker.ready:
             self._close_pipe(worker)
 
