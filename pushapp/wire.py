@@ -29,6 +29,7 @@ REPLY = "pushapp.reply"
 UNGROUP = "pushapp.ungroup"
 READY = "pushapp.ready"
 PROBE = "pushapp.probe"
+REPORT = "pushapp.report"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
@@ -69,6 +70,10 @@ class Ungroup(TypedDict):
 class Probe(TypedDict):
     type: str
     s: float
+
+
+class Report(TypedDict):
+    type: str
 
 
 class Ready(TypedDict):
@@ -121,3 +126,8 @@ def ready() -> Ready:
 def probe(sent_at: float) -> Probe:
     """A hub's message to itself through the layer: how long it took is the layer's lag (metrics)."""
     return {"type": PROBE, "s": sent_at}
+
+
+def report() -> Report:
+    """To every hub, from one whose connections watch the dashboard: push your live report now."""
+    return {"type": REPORT}

@@ -80,13 +80,16 @@ def test_dashboard_shows_the_workers_live_and_acts_on_a_connection(
     assert browser.driver.save_screenshot(str(ARTIFACTS / "dashboard-live.png"))
 
     # Search by uid: alice's connection, its group.
+    row_css = f'#results tr[data-client-id="{alice["clientId"]}"]'
     submit(browser, "#search", q=alice["uid"])
-    row = browser.driver.find_element(By.CSS_SELECTOR, f'#results tr[data-client-id="{alice["clientId"]}"]')
+    browser.wait_for(f"document.querySelector('{row_css}')", "the search result")
+    row = browser.driver.find_element(By.CSS_SELECTOR, row_css)
     assert row.find_element(By.CSS_SELECTOR, ".groups").text == "room"
 
     # Send a test message to her uid: her page receives it.
     submit(browser, "#send", target="uid", name=alice["uid"], message="hello from the dashboard")
-    assert browser.driver.find_element(By.ID, "notice").text == f"sent to uid '{alice['uid']}'"
+    notice = browser.wait_for("document.getElementById('notice')?.textContent", "the notice")
+    assert notice == f"sent to uid '{alice['uid']}'"
     browser.driver.switch_to.window(user_tab)
     browser.wait_for("pushState.messages.length === 1", "the test message")
     assert browser.state()["messages"] == ["hello from the dashboard"]
@@ -94,10 +97,14 @@ def test_dashboard_shows_the_workers_live_and_acts_on_a_connection(
     # Disconnect her: her page sees the server close it (1000: no reconnect).
     browser.driver.switch_to.window(dashboard_tab)
     submit(browser, "#search", q=alice["clientId"])
+    browser.wait_for(
+        f"!document.getElementById('notice') && document.querySelector('{row_css}')", "the result"
+    )
     browser.driver.find_element(
         By.CSS_SELECTOR, f'#results tr[data-client-id="{alice["clientId"]}"] .disconnect'
     ).click()
-    assert browser.driver.find_element(By.ID, "notice").text == f"disconnected {alice['clientId']}"
+    notice = browser.wait_for("document.getElementById('notice')?.textContent", "the notice")
+    assert notice == f"disconnected {alice['clientId']}"
     browser.driver.switch_to.window(user_tab)
     browser.wait_for("pushState.closes.length === 1", "the close of alice's connection")
     close = browser.state()["closes"][0]

@@ -34,7 +34,7 @@ from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
-from .report import report_loop
+from .report import push_report, report_loop
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,14 @@ class Hub:
         self._background_tasks: set[asyncio.Future[None]] = set()
         self.ready = asyncio.Event()  # set once started: listening, and in the "all" group
         self._listening = asyncio.Event()
+        self._reported = float("-inf")  # when the last live report was pushed (monotonic)
         self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             wire.PUSH: self._on_push,
             wire.CONTROL: self._on_control,
             wire.UNGROUP: self._on_ungroup,
             wire.READY: self._on_ready,
             wire.PROBE: self._on_probe,
+            wire.REPORT: self._on_report,
         }
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -78,7 +80,9 @@ class Hub:
             self.node_id, self.registry, self.info_pairs, self.membership.rejoin
         )
         await self.presence.start()
-        report = report_loop(self.node_id, self.channel, self.layer, self.info_pairs)
+        report = report_loop(
+            self.node_id, self.channel, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP)
+        )
         self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
         on_shutdown(self._shutdown)
         loops.register(
@@ -275,6 +279,12 @@ class Hub:
 
     async def _on_probe(self, message: wire.Probe) -> None:
         telemetry.stats.layer_lag = max(0.0, time.time() - message["s"])
+
+    async def _on_report(self, message: wire.Report) -> None:
+        now = time.monotonic()
+        if now - self._reported >= 0.5:  # several dashboards ask: one report per interval is enough
+            self._reported = now
+            self._background(push_report(self.node_id, self.info_pairs))
 
     def _on_slow(self, conn: Connection) -> None:
         self._background(self.close(conn, CloseCode.TOO_SLOW))

@@ -1,8 +1,10 @@
-"""A hub's live report: its counters, pushed every second to the staff dashboard while someone watches.
+"""A hub's live report: its counters, pushed to the staff dashboard while someone watches, and the probe.
 
-Pushed over pushapp itself, to the group :data:`~pushapp.telemetry.WATCH_GROUP` (the dashboard page's
-connection is granted it). Nobody watching costs one presence read per second; the same loop sends the
-probe that measures the channel layer's lag.
+Every second, a hub whose own connections include a dashboard page (group
+:data:`~pushapp.telemetry.WATCH_GROUP`) asks every hub, through the layer group all hubs are in, for its
+report; each one pushes it to that group over pushapp itself. Nobody watching costs nothing: no message,
+no Redis read. Every fifth second the hub also sends a probe to its own channel, whose age on arrival is
+the channel layer's lag (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from typing import Any
 from .. import telemetry, wire
 from ..gateway import asend_to_group
 from ..layer import ChannelLayer
-from ..presence import get_backend
+from ..names import ALL_GROUP
 
 logger = logging.getLogger(__name__)
 
 INTERVAL = 1.0  # seconds between reports
-PROBE_EVERY = 5  # reports between two layer probes
+PROBE_EVERY = 5  # ticks between two layer probes
 
 
 def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
@@ -36,18 +38,21 @@ def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
     return fields
 
 
-async def report_loop(node_id: str, channel: str, layer: ChannelLayer, info: Callable[[], list[str]]) -> None:
+async def push_report(node_id: str, info: Callable[[], list[str]]) -> None:
+    await asend_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, info)})
+
+
+async def report_loop(node_id: str, channel: str, layer: ChannelLayer, watched: Callable[[], bool]) -> None:
+    """Ask for every hub's report while ``watched()`` (a local dashboard); probe the layer now and then."""
     tick = 0
     while True:
         await asyncio.sleep(INTERVAL)
+        tick += 1
         try:
             if tick % PROBE_EVERY == 0:
                 await layer.send(channel, wire.probe(time.time()))
-            tick += 1
-            (watchers,) = await get_backend().agroup_counts([telemetry.WATCH_GROUP])
-            if watchers:
-                live = {"type": "pushapp.node", "node": report(node_id, info)}
-                await asend_to_group(telemetry.WATCH_GROUP, live)
+            if watched():
+                await layer.group_send(ALL_GROUP, wire.report())
         except asyncio.CancelledError:
             raise
         except Exception:
