@@ -44,12 +44,52 @@ def _value_errors(key: str, value: Any) -> list[CheckMessage]:
     return []
 
 
+def _history_errors(raw: dict[str, Any]) -> list[CheckMessage]:
+    """``HISTORY``: known kinds, each a dict of a positive ``size`` and ``ttl`` (groups: also ``only``)."""
+    errors: list[CheckMessage] = []
+    for kind, options in raw.items():
+        allowed = {"size", "ttl", "only"} if kind == "group" else {"size", "ttl"}
+        size, ttl = (
+            (options.get("size", 100), options.get("ttl", 600)) if isinstance(options, dict) else (0, 0)
+        )
+        if (
+            kind not in ("uid", "group", "all")
+            or not isinstance(options, dict)
+            or set(options) - allowed
+            or not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 1
+            or not isinstance(ttl, (int, float))
+            or isinstance(ttl, bool)
+            or ttl < 1
+        ):
+            errors.append(
+                Error(
+                    f"PUSHAPP['HISTORY'][{kind!r}] must be a dict with a positive int 'size' and a 'ttl' of "
+                    "at least 1 second (and, for 'group', an 'only' pattern, list of patterns or callable); "
+                    "the kinds are 'uid', 'group' and 'all'.",
+                    id="pushapp.E010",
+                )
+            )
+    if raw and not push_settings.ENVELOPE:
+        errors.append(
+            Error(
+                "PUSHAPP['HISTORY'] needs the push envelope: the stream positions travel in it.",
+                hint="Remove HISTORY or set PUSHAPP['ENVELOPE'] back to True.",
+                id="pushapp.E011",
+            )
+        )
+    return errors
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     user = user_settings()
     if not isinstance(user, dict):
         return [Error("settings.PUSHAPP must be a dict.", id="pushapp.E005")]
     errors = [error for key, value in user.items() for error in _value_errors(key, value)]
+    if not errors:
+        errors += _history_errors(push_settings.HISTORY)
     if not errors:
         try:
             import_string(push_settings.AUTHENTICATOR)

@@ -95,6 +95,12 @@ SETTINGS: dict[str, Setting] = {
         bool,
         'Wrap every text push as {"type": "push", "data": …}; False sends GatewayWorker-style bare frames.',
     ),
+    "HISTORY": Setting(
+        {},
+        (dict,),
+        dict,
+        'Streams that keep history, for recovery: {"uid"|"group"|"all": {"size": n, "ttl": seconds}}.',
+    ),
     "MAX_BUFFERED_BYTES": Setting(
         4 * 1024 * 1024,
         (int,),
@@ -146,6 +152,7 @@ class PushappSettings:
     ENVELOPE: bool
     METRICS_TOKEN: str | None
     METRICS_ALLOWED_IPS: list[str]
+    HISTORY: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
         setting = SETTINGS.get(name)

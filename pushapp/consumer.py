@@ -17,6 +17,7 @@ from . import telemetry
 from .auth import get_authenticator
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
+from .history.base import Position
 from .hub import Hub, get_hub
 from .protocol import PONG, CloseCode, close_event, error_frame
 from .registry import Connection
@@ -50,6 +51,32 @@ def handshake_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None
     return None, subprotocol
 
 
+#: Streams a client may ask to recover in one auth frame: more than it could belong to is an attack.
+MAX_RECOVER_STREAMS = 256
+
+
+def recover_positions(value: object) -> dict[str, Position] | None:
+    """The ``recover`` of an auth frame, ``{stream: {"offset": n, "epoch": "…"}}``; entries that are not
+    well formed are left out (they could not be recovered anyway). None when the frame has none."""
+    if not isinstance(value, dict):
+        return None
+    positions = {}
+    for stream, position in list(value.items())[:MAX_RECOVER_STREAMS]:
+        if not isinstance(position, dict):
+            continue
+        offset, epoch = position.get("offset"), position.get("epoch")
+        if (
+            isinstance(stream, str)
+            and isinstance(offset, int)
+            and not isinstance(offset, bool)
+            and 0 <= offset < 2**53
+            and isinstance(epoch, str)
+            and 0 < len(epoch) <= 64
+        ):
+            positions[stream] = Position(epoch, offset)
+    return positions
+
+
 def _too_big(text: str, limit: int) -> bool:
     return len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8")) > limit)
 
@@ -65,11 +92,11 @@ class PushConsumer:
         kind, handle = sink_type(send)
         kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
         try:
-            identity = await self._authenticate(scope, receive, send, token)
+            identity, recover = await self._authenticate(scope, receive, send, token)
         except _Closed:
             return
         hub = await get_hub()
-        conn = await hub.connect(hub.sink(kind), handle, identity)
+        conn = await hub.connect(hub.sink(kind), handle, identity, recover)
         try:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
@@ -82,20 +109,23 @@ class PushConsumer:
 
     async def _authenticate(
         self, scope: dict[str, Any], receive: Receive, send: Send, token: str | None
-    ) -> Identity:
+    ) -> tuple[Identity, dict[str, Position] | None]:
+        recover = None
         if token is None:
-            token = await self._auth_frame(receive, send)
+            token, recover = await self._auth_frame(receive, send)
         try:
             if token is None and push_settings.ALLOW_ANONYMOUS:
-                return Identity()
-            return await get_authenticator().aauthenticate(scope, token)
+                return Identity(), recover
+            return await get_authenticator().aauthenticate(scope, token), recover
         except AuthenticationFailed as err:
             telemetry.stats.auth_failures[type(err).__name__] += 1
             await send(close_event(err.close_code))
             raise _Closed from err
 
-    async def _auth_frame(self, receive: Receive, send: Send) -> str | None:
-        """Wait for ``{"type": "auth", "token": …}``, the first frame, within AUTH_TIMEOUT."""
+    async def _auth_frame(
+        self, receive: Receive, send: Send
+    ) -> tuple[str | None, dict[str, Position] | None]:
+        """Wait for ``{"type": "auth", "token": …, "recover": …}``, the first frame, within AUTH_TIMEOUT."""
         try:
             event = await asyncio.wait_for(receive(), push_settings.AUTH_TIMEOUT)
         except TimeoutError:
@@ -117,7 +147,7 @@ class PushConsumer:
             await send(close_event(CloseCode.AUTH_FAILED))
             raise _Closed
         token = frame.get("token")
-        return token if isinstance(token, str) else None
+        return (token if isinstance(token, str) else None), recover_positions(frame.get("recover"))
 
     async def _serve(self, hub: Hub, conn: Connection, receive: Receive) -> None:
         max_size = push_settings.MAX_FRAME_SIZE

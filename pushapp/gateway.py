@@ -8,12 +8,17 @@ which answers once the change is in effect, so a send that follows sees it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, ParamSpec
 
-from . import wire
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from . import history, wire
+from .history import ALL_STREAM, group_stream, layer_group_of, uid_stream
 from .layer import get_layer
 from .names import (
     ALL_GROUP,
@@ -76,10 +81,12 @@ from .queries import (  # the query API is part of the one surface GatewayClient
     is_uid_online,
 )
 from .rpc import get_caller
-from .twins import plan_twins, sync_twin
+from .twins import plan_twins, refuse_running_loop, sync_twin
 from .wire import Op
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -94,13 +101,35 @@ def _to_hubs(client_ids: list[str], payload: Payload) -> list[Op]:
     return [("send", hub_channel(node), wire.push("cid", ids, payload)) for node, ids in by_node.items()]
 
 
+#: A send to more uids or groups than this goes as one message to every server process, instead of one
+#: per uid or group: linear in the names either way, never one message per name carrying every name.
+SPREAD_LIMIT = 16
+
+
 def _to_layer_groups(
     kind: wire.Kind, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
 ) -> list[Op]:
     if not keys:
         return []
+    if len(keys) > SPREAD_LIMIT:
+        return [("group_send", ALL_GROUP, wire.push(kind, keys, payload, exclude))]
+    if kind == "uid":  # a connection has one uid: no copy can reach it twice
+        return [
+            ("group_send", name, wire.push(kind, [key], payload))
+            for key, name in zip(keys, names, strict=True)
+        ]
     message = wire.push(kind, keys, payload, exclude)
     return [("group_send", name, message) for name in _unique(names)]
+
+
+def _to_streams(
+    kind: wire.Kind, keys: list[str], streams: list[str], payload: Payload, exclude: list[str] | None
+) -> list[Op]:
+    """One stored push per stream with history: each has its own offsets (docs/recovery.md)."""
+    return [
+        ("history", layer_group_of(stream), wire.push(kind, [key], payload, exclude, stream))
+        for key, stream in zip(keys, streams, strict=True)
+    ]
 
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
@@ -127,7 +156,10 @@ def _send_to_all(
     payload = encode_payload(data)
     skip = validate_client_ids(exclude) if exclude is not None else []
     if client_ids is None:
-        return [("group_send", ALL_GROUP, wire.push("all", None, payload, skip))]
+        stream = ALL_STREAM if history.config().for_all() and payload[0] is not None else None
+        return [
+            ("history" if stream else "group_send", ALL_GROUP, wire.push("all", None, payload, skip, stream))
+        ]
     excluded = set(skip)
     return _to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
 
@@ -140,15 +172,23 @@ def _send_to_client(client_id: str, data: Any) -> list[Op]:
 def _send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
     """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
     uids = _unique(normalize_uid(u) for u in one_or_many(uid))
-    return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], encode_payload(data))
+    payload = encode_payload(data)
+    if history.config().for_uid() and payload[0] is not None:  # bytes are never kept
+        return _to_streams("uid", uids, [uid_stream(u) for u in uids], payload, None)
+    return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], payload)
 
 
 def _send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> list[Op]:
-    """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy."""
+    """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy
+    (one per stream, for groups with history)."""
     groups = _unique(validate_group(g) for g in one_or_many(group))
     skip = validate_client_ids(exclude) if exclude is not None else None
-    names = [group_layer_group(g) for g in groups]
-    return _to_layer_groups("grp", groups, names, encode_payload(data), skip)
+    payload = encode_payload(data)
+    config = history.config()
+    kept = [g for g in groups if config.for_group(g)] if payload[0] is not None else []
+    plain = [g for g in groups if not config.for_group(g)] if kept else groups
+    ops = _to_streams("grp", kept, [group_stream(g) for g in kept], payload, skip)
+    return ops + _to_layer_groups("grp", plain, [group_layer_group(g) for g in plain], payload, skip)
 
 
 def _ungroup(group: str) -> list[Op]:
@@ -157,11 +197,47 @@ def _ungroup(group: str) -> list[Op]:
     return [("group_send", group_layer_group(name), wire.ungroup(name))]
 
 
-asend_to_all, send_to_all = plan_twins(_send_to_all, apublish, publish)
-asend_to_client, send_to_client = plan_twins(_send_to_client, apublish, publish)
-asend_to_uid, send_to_uid = plan_twins(_send_to_uid, apublish, publish)
-asend_to_group, send_to_group = plan_twins(_send_to_group, apublish, publish)
-aungroup, ungroup = plan_twins(_ungroup, apublish, publish)
+def _on_commit(ops: list[Op], using: str | None) -> None:
+    """Publish ``ops`` once the transaction of ``using`` commits (at once outside one; never after a
+    rollback). Validation and encoding already happened, at the call."""
+    transaction.on_commit(functools.partial(publish, ops), using=using)
+
+
+async def _aon_commit(ops: list[Op], using: str | None) -> None:
+    # Django's transactions are sync: register on the thread-sensitive executor, where async code's ORM
+    # calls (and their atomic blocks) run.
+    await sync_to_async(_on_commit, thread_sensitive=True)(ops, using)
+
+
+def _send_twins(
+    plan: Callable[P, list[Op]],
+) -> tuple[Callable[..., Coroutine[Any, Any, None]], Callable[..., None]]:
+    """The async send and its sync twin, both taking ``on_commit=`` and ``using=`` besides the plan's."""
+    aplain, plain = plan_twins(plan, apublish, publish)
+
+    async def afunc(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
+        if on_commit:
+            await _aon_commit(plan(*args, **kwargs), using)
+        else:
+            await aplain(*args, **kwargs)
+
+    def func(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
+        if on_commit:
+            refuse_running_loop(plain.__name__)
+            _on_commit(plan(*args, **kwargs), using)
+        else:
+            plain(*args, **kwargs)
+
+    for wrapper, model in ((afunc, aplain), (func, plain)):
+        functools.update_wrapper(wrapper, model)
+    return afunc, func
+
+
+asend_to_all, send_to_all = _send_twins(_send_to_all)
+asend_to_client, send_to_client = _send_twins(_send_to_client)
+asend_to_uid, send_to_uid = _send_twins(_send_to_uid)
+asend_to_group, send_to_group = _send_twins(_send_to_group)
+aungroup, ungroup = _send_twins(_ungroup)
 
 
 # -- per-connection operations -----------------------------------------------------------------------

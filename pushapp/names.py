@@ -92,6 +92,11 @@ def group_layer_group(group: str) -> str:
     return "pushapp.g." + _digest(group)
 
 
+def probe_layer_group(node_id: str) -> str:
+    """The layer group only this hub is in: probing it shows whether the hub's groups still work."""
+    return "pushapp.p." + node_id
+
+
 def hub_channel(node_id: str) -> str:
     return "pushapp.hub." + node_id
 

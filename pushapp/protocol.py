@@ -23,6 +23,7 @@ class CloseCode(IntEnum):
     AUTH_TIMEOUT = 4003
     DESTROYED = 4004
     TOO_SLOW = 4005
+    TRY_AGAIN_LATER = 1013
 
 
 #: The answer to a client's ``ping``.
@@ -85,8 +86,15 @@ def error_frame(code: str, detail: str) -> str:
     return dumps({"type": "error", "code": code, "detail": detail})
 
 
-def welcome_frame(client_id: str, uid: str | None, ping_interval: float, proof: str) -> str:
-    frame = {
+def welcome_frame(
+    client_id: str,
+    uid: str | None,
+    ping_interval: float,
+    proof: str,
+    streams: dict[str, tuple[str, int]] | None = None,
+) -> str:
+    """The welcome; ``streams``: the connection's streams with history, ``{stream: (epoch, offset)}``."""
+    frame: dict[str, Any] = {
         "type": "welcome",
         "client_id": client_id,
         "uid": uid,
@@ -94,7 +102,29 @@ def welcome_frame(client_id: str, uid: str | None, ping_interval: float, proof: 
         "proof": proof,
         "envelope": push_settings.ENVELOPE,
     }
+    if streams:
+        frame["streams"] = {
+            name: {"offset": offset, "epoch": epoch} for name, (epoch, offset) in streams.items()
+        }
     return dumps(frame)
+
+
+def recovered_frame(streams: dict[str, bool]) -> str:
+    """After the replay asked for in the auth frame: per stream, whether every missed push was sent."""
+    return dumps({"type": "recovered", "streams": streams})
+
+
+def missed_frame(stream: str | None = None) -> str:
+    """Pushes may have been lost on ``stream`` (None: on streams without history): refetch."""
+    return dumps({"type": "missed"} if stream is None else {"type": "missed", "stream": stream})
+
+
+def stream_payload(payload: Payload, stream: str, epoch: str, offset: int) -> Payload:
+    """A push on a stream with history, its position in the envelope."""
+    text = payload[0]
+    if text is None:
+        return payload
+    return push_frame(text, stream, offset, epoch), None
 
 
 def push_payload(payload: Payload) -> Payload:

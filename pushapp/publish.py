@@ -9,11 +9,12 @@ import asyncio
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from channels.exceptions import ChannelFull
 
-from . import telemetry
+from . import history, telemetry
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -24,14 +25,55 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+#: Attempts of one layer operation that failed on a dropped connection (Redis restarted, a stale pooled
+#: connection): the layer reconnects, so the second one usually goes through. Then the error is raised.
+ATTEMPTS = 3
+
+
+def _transient(err: Exception) -> bool:
+    """A lost connection, in redis-py's terms or Python's (without importing redis: it is optional)."""
+    return isinstance(err, (ConnectionError, TimeoutError)) or type(err).__name__ in (
+        "ConnectionError",
+        "TimeoutError",
+    )
+
+
+async def _retrying(call: Callable[[], Awaitable[None]]) -> None:
+    for attempt in range(ATTEMPTS):
+        try:
+            return await call()
+        except Exception as err:
+            if attempt == ATTEMPTS - 1 or not _transient(err):
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)
+
+
+class _RetryingLayer:
+    """The layer as the history backend sees it: its sends retried, each on its own, so a push already
+    stored is never stored twice."""
+
+    def __init__(self, layer: ChannelLayer) -> None:
+        self.layer = layer
+        self.serialize = getattr(layer, "serialize", None)
+
+    async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
+        await _retrying(lambda: self.layer.group_send(group, message))
+
+
+async def _publish_one(layer: ChannelLayer, method: str, name: str, message: Mapping[str, Any]) -> None:
+    if method == "history" and (limits := history.config().for_stream(message["s"])) is not None:
+        await history.get_history().apublish(_RetryingLayer(layer), name, message, limits)
+    elif method == "send":
+        await _retrying(lambda: layer.send(name, message))
+    else:
+        await _retrying(lambda: layer.group_send(name, message))
+
+
 async def apublish(ops: list[Op]) -> None:
     layer = get_layer()
     for method, name, message in ops:
         try:
-            if method == "group_send":
-                await layer.group_send(name, message)
-            else:
-                await layer.send(name, message)
+            await _publish_one(layer, method, name, message)
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
             logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)

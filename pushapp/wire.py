@@ -6,13 +6,16 @@ Keys are one letter because every push carries them through Redis. The legend:
     ``k`` kind: ``"cid"``, ``"uid"``, ``"grp"`` or ``"all"``; ``to`` the client ids, uids or group names
     (absent: every connection); ``t`` text or ``b`` bytes, exactly one; ``x`` client ids to exclude;
     ``m`` a message id, set when the message goes to several layer groups, so that a hub that is in
-    more than one of them delivers it once.
+    more than one of them delivers it once; ``s`` the stream, for a push on a stream with history, and
+    then ``o`` its offset and ``e`` its epoch, set when it is stored (docs/recovery.md).
 ``pushapp.ctl`` — a per-connection operation, to the hub that owns the client id
     ``op`` the operation (see :mod:`pushapp.hub.control`); ``cid`` the client id; ``a`` its argument;
     ``r`` the reply channel and ``i`` the request id (both absent: nobody waits for the answer).
 ``pushapp.reply`` — the answer to a ``pushapp.ctl``: ``i`` the request id, ``v`` the value.
 ``pushapp.ungroup`` — empty a group in every process: ``g`` the group name.
 ``pushapp.ready`` — a process sends it to its own new channel, to learn when its subscription is live.
+``pushapp.probe`` — a hub sends it to its own probe group every second: ``i`` a sequence number. When
+    it stops coming back, the hub's subscriptions or group memberships were lost (docs/recovery.md).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ REPORT = "pushapp.report"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
-#: One layer operation of a send: ``("send", channel, message)`` or ``("group_send", group, message)``.
+#: One layer operation of a send: ``("send", channel, message)``, ``("group_send", group, message)`` or
+#: ``("history", group, message)``: a group_send of a push on a stream with history, stored first.
 Op = tuple[str, str, Mapping[str, Any]]
 
 
@@ -45,6 +49,9 @@ class Push(TypedDict):
     b: NotRequired[bytes]
     x: NotRequired[list[str]]
     m: NotRequired[str]
+    s: NotRequired[str]
+    o: NotRequired[int]
+    e: NotRequired[str]
 
 
 class Control(TypedDict):
@@ -67,11 +74,6 @@ class Ungroup(TypedDict):
     g: str
 
 
-class Probe(TypedDict):
-    type: str
-    s: float
-
-
 class Report(TypedDict):
     type: str
 
@@ -80,8 +82,20 @@ class Ready(TypedDict):
     type: str
 
 
-def push(kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] | None = None) -> Push:
-    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe."""
+class Probe(TypedDict):
+    type: str
+    i: int
+
+
+def push(
+    kind: Kind,
+    to: list[str] | None,
+    payload: Payload,
+    exclude: list[str] | None = None,
+    stream: str | None = None,
+) -> Push:
+    """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe; on a
+    stream with history, the stream (its offset and epoch are added when it is stored)."""
     text, data = payload
     message: Push = {"type": PUSH, "k": kind}
     if to is not None:
@@ -94,6 +108,8 @@ def push(kind: Kind, to: list[str] | None, payload: Payload, exclude: list[str] 
         message["x"] = exclude
     if to is not None and len(to) > 1 and kind in ("uid", "grp"):
         message["m"] = secrets.token_hex(8)
+    if stream is not None:
+        message["s"] = stream
     return message
 
 
@@ -123,9 +139,8 @@ def ready() -> Ready:
     return {"type": READY}
 
 
-def probe(sent_at: float) -> Probe:
-    """A hub's message to itself through the layer: how long it took is the layer's lag (metrics)."""
-    return {"type": PROBE, "s": sent_at}
+def probe(sequence: int) -> Probe:
+    return {"type": PROBE, "i": sequence}
 
 
 def report() -> Report:

@@ -34,7 +34,9 @@ TEMPLATES = [
 ]
 
 DATABASES: dict[str, dict[str, Any]] = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # A second alias, for sends bound to a transaction of another database (on_commit=True, using=…).
+    "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

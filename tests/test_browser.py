@@ -207,3 +207,27 @@ def test_refused_token_closes_with_4001_once_and_never_reconnects(
     server = c.servers[0]
     wait_until(lambda: "WSCONNECTING /ws/push/" in server.output(), "the server's log of the attempt")
     assert server.output().count("WSCONNECTING /ws/push/") == 1, server.output()
+
+
+def test_a_reloaded_page_recovers_the_pushes_sent_while_it_was_away(
+    cluster: ClusterFactory, browser: Browser
+) -> None:
+    c = cluster(
+        "pubsub", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps({"HISTORY": {"uid": {"size": 50}}})}
+    )
+    browser.open(c.servers[0], "carol")
+    state = welcomed(browser)
+    uid, client_id = state["uid"], state["clientId"]
+    c.producer.call("send_to_uid", uid, {"n": 1})
+    assert pushed(browser, 1) == [{"n": 1}]
+    browser.driver.get("about:blank")  # the page is gone, and its socket with it
+    wait_until(lambda: not c.producer.call("is_online", client_id), "the old connection to close")
+    for n in (2, 3, 4):
+        c.producer.call("send_to_uid", uid, {"n": n})
+    browser.open_page(c.servers[0])
+    browser.wait_for("pushState.recovered.length >= 1", "the recovered event")
+    state = browser.state()
+    assert state["messages"] == [{"n": 2}, {"n": 3}, {"n": 4}]  # what it missed, in order, once
+    assert state["recovered"] == [{"streams": {f"uid:{uid}": True}}]
+    c.producer.call("send_to_uid", uid, {"n": 5})
+    assert pushed(browser, 4)[-1] == {"n": 5}

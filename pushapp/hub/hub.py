@@ -20,23 +20,38 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from .. import loops, telemetry, wire
+from .. import history, loops, telemetry, wire
 from ..conf import push_settings
+from ..history.base import Entry, Position
 from ..layer import ChannelLayer
-from ..names import ALL_GROUP, group_layer_group, hub_channel, new_client_id, new_node_id, uid_layer_group
+from ..names import (
+    ALL_GROUP,
+    group_layer_group,
+    hub_channel,
+    new_client_id,
+    new_node_id,
+    probe_layer_group,
+    uid_layer_group,
+)
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
-from ..protocol import CloseCode, Payload, push_payload, welcome_frame
+from ..protocol import CloseCode, Payload, missed_frame, push_payload, stream_payload, welcome_frame
 from ..registry import Connection, Registry
 from ..servers import Counters, Sink, on_shutdown
 from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
+from .recovery import Welcomes
 from .report import push_report, report_loop
+from .streams import StreamOrder, stream_targets
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between probes of the hub's own layer group, and how long one may take to come back.
+PROBE_INTERVAL = 1.0
+PROBE_TIMEOUT = 2.0
 
 
 class Hub:
@@ -50,9 +65,11 @@ class Hub:
         self.started_at = time.time()
         self.registry = Registry()
         self.counters = Counters()
-        self.membership = LayerMembership(layer, self.channel)
+        self.streams = StreamOrder(lambda asks: history.get_history().aread(asks))
+        self.membership = LayerMembership(layer, self.channel, self.streams.left)
         self.presence: Writer = Writer()
         self._dedupe = Dedupe()
+        self.welcomes = Welcomes()
         self._sinks: dict[type[Sink], Sink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background_tasks: set[asyncio.Future[None]] = set()
@@ -67,6 +84,10 @@ class Hub:
             wire.PROBE: self._on_probe,
             wire.REPORT: self._on_report,
         }
+        self._probe_group = probe_layer_group(self.node_id)
+        self._probe = 0  # the sequence number of the last probe sent
+        self._probe_back = 0  # and of the last one that came back
+        self._probe_sent_at = 0.0  # when the last one was sent (monotonic): its trip is the layer lag
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -75,14 +96,13 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._sweep_loop(), name=f"pushapp-sweep-{self.node_id}"))
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening)
-        await self.membership.hold([ALL_GROUP])
+        await self.membership.hold([ALL_GROUP, self._probe_group])
+        self._tasks.append(asyncio.create_task(self._probe_loop(), name=f"pushapp-probe-{self.node_id}"))
         self.presence = get_backend().writer(
             self.node_id, self.registry, self.info_pairs, self.membership.rejoin
         )
         await self.presence.start()
-        report = report_loop(
-            self.node_id, self.channel, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP)
-        )
+        report = report_loop(self.node_id, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP))
         self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
         on_shutdown(self._shutdown)
         loops.register(
@@ -131,22 +151,40 @@ class Hub:
 
     # -- connections -----------------------------------------------------------------------------
 
-    async def connect(self, sink: Sink, handle: Any, identity: Identity) -> Connection:
-        """Register a new connection: join its uid and groups, then welcome it."""
+    async def connect(
+        self, sink: Sink, handle: Any, identity: Identity, recover: dict[str, Position] | None = None
+    ) -> Connection:
+        """Register a new connection: join its uid and groups, then welcome it (and replay what it missed
+        on its streams with history, when ``recover`` names positions)."""
         conn = Connection(new_client_id(self.node_id), identity.uid, sink, handle)
         names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
         names += [group_layer_group(g) for g in identity.groups]
         await self.membership.hold(names)
         conn.groups.update(identity.groups)
         await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
-        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
-        await sink.send(conn, welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id)))
-        # Indexed only now, so that no push can reach the connection before its welcome.
-        self.registry.add(conn)
+        streams = history.config().streams_of(conn.uid, conn.groups)
+        if not streams:
+            await sink.send(conn, self._welcome(conn))
+            self.registry.add(conn)  # only now, so that no push can reach the connection before its welcome
+            return conn
+        await self.welcomes.welcome(
+            conn,
+            streams,
+            recover,
+            lambda: self.registry.add(conn),
+            lambda positions: sink.send(conn, self._welcome(conn, positions)),
+            lambda payload: sink.deliver([conn], payload),
+            lambda text: sink.send(conn, text),
+        )
         return conn
+
+    def _welcome(self, conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
+        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
+        return welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id), streams)
 
     async def disconnect(self, conn: Connection) -> bool:
         """Forget a connection: it leaves every group and its uid, and its session is gone."""
+        self.welcomes.forget(conn)
         removed = self.registry.remove(conn)
         if removed is None:
             return False
@@ -232,12 +270,42 @@ class Hub:
         message_id = message.get("m")
         if message_id and self._dedupe.seen(message_id):
             return
+        stream, offset = message.get("s"), message.get("o")
+        if stream is not None and offset is not None:
+            epoch = message["e"]
+            entry = Entry(offset, wire.payload_of(message), tuple(message.get("x", ())))
+            entries, lost = await self.streams.arrange(stream, epoch, entry)
+            for each in entries:
+                await self._deliver_stored(stream, epoch, each)
+            if lost:
+                await self._tell_missed(stream)
+            return
         targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
         if targets:
             await self.deliver(targets, push_payload(wire.payload_of(message)))
 
-    async def deliver(self, targets: Sequence[Connection], payload: Payload) -> None:
-        """Hand one payload and all its recipients to the sink (each sink, if several serve this hub)."""
+    async def _deliver_stored(self, stream: str, epoch: str, entry: Entry) -> None:
+        targets = stream_targets(self.registry, stream, entry.exclude)
+        if targets:
+            payload = stream_payload(entry.payload, stream, epoch, entry.offset)
+            await self.deliver(targets, payload, stream, Position(epoch, entry.offset))
+
+    async def _tell_missed(self, stream: str | None) -> None:
+        """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
+        for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
+            await conn.sink.send(conn, missed_frame(stream))
+
+    async def deliver(
+        self,
+        targets: Sequence[Connection],
+        payload: Payload,
+        stream: str | None = None,
+        position: Position | None = None,
+    ) -> None:
+        """Hand one payload and all its recipients to the sink (each sink, if several serve this hub).
+        Connections still being welcomed get it later, from their pending buffer."""
+        if self.welcomes:
+            targets = self.welcomes.hold_back(targets, payload, stream, position)
         sinks = self._sinks
         if len(sinks) == 1:
             for sink in sinks.values():
@@ -278,7 +346,67 @@ class Hub:
         self._listening.set()
 
     async def _on_probe(self, message: wire.Probe) -> None:
-        telemetry.stats.layer_lag = max(0.0, time.time() - message["s"])
+        self._probe_back = max(self._probe_back, message.get("i", 0))
+        if message.get("i") == self._probe:
+            telemetry.stats.layer_lag = time.monotonic() - self._probe_sent_at
+
+    async def _probe_loop(self) -> None:
+        """Notice when this hub's subscriptions or group memberships are lost (Redis restarted, a
+        connection dropped): rejoin until a probe comes back, then heal what was missed meanwhile."""
+        down = False
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            self._probe += 1
+            if await self._probed(self._probe):
+                if down:
+                    logger.warning("pushapp hub %s: the channel layer delivers again; healing", self.node_id)
+                    down = not await self._heal()  # if Redis is not quite back, try again next round
+                continue
+            if not down:
+                logger.warning("pushapp hub %s: the channel layer does not deliver; rejoining", self.node_id)
+                down = True
+            try:
+                await self.membership.rejoin()
+            except Exception:
+                logger.debug("pushapp hub %s: rejoining failed", self.node_id, exc_info=True)
+
+    async def _probed(self, sequence: int) -> bool:
+        """Whether probe ``sequence`` comes back within PROBE_TIMEOUT (a late one, behind a busy loop,
+        counts: only a lost one means the layer lost us)."""
+        deadline = time.monotonic() + PROBE_TIMEOUT
+        self._probe_sent_at = time.monotonic()
+        try:
+            await self.layer.group_send(self._probe_group, wire.probe(sequence))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        while self._probe_back < sequence:
+            if time.monotonic() > deadline:
+                for _ in range(10):  # the loop may just have woken from a stall: let it read first
+                    await asyncio.sleep(0)
+                return self._probe_back >= sequence
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _heal(self) -> bool:
+        """Deliver from the history what this hub missed, and tell every connection that pushes without
+        history may be lost; write presence again. False if Redis failed us meanwhile."""
+        try:
+            await self.presence.resync()
+            caught_up = await self.streams.catch_up()
+        except Exception:
+            logger.warning(
+                "pushapp hub %s: healing after an outage failed; retrying", self.node_id, exc_info=True
+            )
+            return False
+        for stream, epoch, entries, lost in caught_up:
+            for entry in entries:
+                await self._deliver_stored(stream, epoch, entry)
+            if lost:
+                await self._tell_missed(stream)
+        await self._tell_missed(None)
+        return True
 
     async def _on_report(self, message: wire.Report) -> None:
         now = time.monotonic()

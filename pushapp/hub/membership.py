@@ -8,7 +8,7 @@ leave the layer in the wrong state; the lock is dropped when nobody uses it, so 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..layer import ChannelLayer
 
@@ -22,9 +22,12 @@ class _NameLock:
 
 
 class LayerMembership:
-    def __init__(self, layer: ChannelLayer, channel: str) -> None:
+    def __init__(
+        self, layer: ChannelLayer, channel: str, on_left: Callable[[str], None] = lambda name: None
+    ) -> None:
         self.layer = layer
         self.channel = channel
+        self.on_left = on_left  # told each name the channel left: what it knew of it is stale from now
         self._refs: dict[str, int] = {}  # layer group -> local holders
         self.joined: set[str] = set()  # layer groups the channel is in
         self._locks: dict[str, _NameLock] = {}
@@ -60,6 +63,7 @@ class LayerMembership:
                     self.joined.add(name)
                 elif not wanted and name in self.joined:
                     self.joined.discard(name)
+                    self.on_left(name)
                     await self.layer.group_discard(name, self.channel)
         finally:
             entry.users -= 1

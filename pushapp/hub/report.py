@@ -1,10 +1,9 @@
-"""A hub's live report: its counters, pushed to the staff dashboard while someone watches, and the probe.
+"""A hub's live report: its counters, pushed to the staff dashboard while someone watches.
 
 Every second, a hub whose own connections include a dashboard page (group
 :data:`~pushapp.telemetry.WATCH_GROUP`) asks every hub, through the layer group all hubs are in, for its
 report; each one pushes it to that group over pushapp itself. Nobody watching costs nothing: no message,
-no Redis read. Every fifth second the hub also sends a probe to its own channel, whose age on arrival is
-the channel layer's lag (docs/metrics.md).
+no Redis read.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from ..names import ALL_GROUP
 logger = logging.getLogger(__name__)
 
 INTERVAL = 1.0  # seconds between reports
-PROBE_EVERY = 5  # ticks between two layer probes
 
 
 def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
@@ -42,15 +40,11 @@ async def push_report(node_id: str, info: Callable[[], list[str]]) -> None:
     await asend_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, info)})
 
 
-async def report_loop(node_id: str, channel: str, layer: ChannelLayer, watched: Callable[[], bool]) -> None:
-    """Ask for every hub's report while ``watched()`` (a local dashboard); probe the layer now and then."""
-    tick = 0
+async def report_loop(node_id: str, layer: ChannelLayer, watched: Callable[[], bool]) -> None:
+    """Ask for every hub's report while ``watched()`` (a local dashboard)."""
     while True:
         await asyncio.sleep(INTERVAL)
-        tick += 1
         try:
-            if tick % PROBE_EVERY == 0:
-                await layer.send(channel, wire.probe(time.time()))
             if watched():
                 await layer.group_send(ALL_GROUP, wire.report())
         except asyncio.CancelledError:

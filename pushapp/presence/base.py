@@ -35,6 +35,9 @@ class Writer:
     async def stop(self) -> None:
         pass
 
+    async def resync(self) -> None:
+        """Write this node's whole state again (its store may have lost it, e.g. a Redis restart)."""
+
     async def connected(self, conn: Connection) -> None:
         pass
 

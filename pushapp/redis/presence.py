@@ -23,6 +23,7 @@ from ..conf import push_settings
 from ..presence.base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 from ..protocol import dumps
 from ..registry import Connection, Registry
+from .clients import async_client, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class RedisBackend(Backend):
     def sync_client(self) -> redis.Redis:
         with self._lock:
             if self._sync is None:
-                self._sync = redis.Redis.from_url(self.url, **self.options)
+                self._sync = sync_client(self.url, self.options)
                 self._sync_script = self._sync.register_script(SCRIPT)
             return self._sync
 
@@ -71,7 +72,7 @@ class RedisBackend(Backend):
         if client is None:
             for stale in [lp for lp in self._async if lp.is_closed()]:
                 del self._async[stale]
-            client = self._async[loop] = aredis.Redis.from_url(self.url, **self.options)
+            client = self._async[loop] = async_client(self.url, self.options)
         return client
 
     async def aclose(self) -> None:
@@ -234,6 +235,10 @@ class RedisWriter(Writer):
             await self._call("drop", self.node)
         except Exception:
             logger.warning("pushapp: could not remove presence of %s; it expires on its own", self.node)
+
+    async def resync(self) -> None:
+        self._resync = True
+        await self._commit([])
 
     # -- the queue -------------------------------------------------------------------------------------
 

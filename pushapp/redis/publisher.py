@@ -15,12 +15,13 @@ import weakref
 from collections import deque
 from typing import Any
 
-import redis
 from channels_redis.utils import _consistent_hash, decode_hosts
 
-from .. import telemetry
+from .. import history, telemetry
 from ..exceptions import PushappError
 from ..wire import Op
+from .clients import sync_client
+from .history import SCRIPT, RedisHistory
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +68,29 @@ class DirectPublisher:
         self.clients = []
         for host in decode_hosts(config.get("hosts")):
             options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-            self.clients.append(redis.Redis.from_url(host["address"], **options))
+            self.clients.append(sync_client(host["address"], options))
         self._cond = threading.Condition()
-        self._queue: deque[tuple[int, str, bytes]] = deque()
+        self._queue: deque[tuple[int, str | None, Any]] = (
+            deque()
+        )  # (shard, channel, data) or (shard, None, script args)
+        self._scripts = [client.register_script(SCRIPT) for client in self.clients]
         self._busy = 0  # operations taken by the sender thread and not yet written
         self._failed = 0
         self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
         _publishers.add(self)
 
     def publish(self, ops: list[Op]) -> None:
-        items = []
+        items: list[tuple[int, str | None, Any]] = []
         for method, name, message in ops:
-            channel = f"{self.prefix}__group__{name}" if method == "group_send" else name
-            items.append((self.shard_of(channel, len(self.clients)), channel, self.serialize(message)))
+            channel = name if method == "send" else f"{self.prefix}__group__{name}"
+            shard = self.shard_of(channel, len(self.clients))
+            limits = history.config().for_stream(message["s"]) if method == "history" else None
+            if limits is not None:
+                backend = history.get_history()
+                assert isinstance(backend, RedisHistory)
+                items.append((shard, None, backend.append_args(name, message, limits, self.serialize)))
+            else:
+                items.append((shard, channel, self.serialize(message)))
         with self._cond:
             if self._owner != os.getpid():
                 self._start()
@@ -116,7 +127,10 @@ class DirectPublisher:
                 for shard, channel, data in batch:
                     if shard not in pipes:
                         pipes[shard] = self.clients[shard].pipeline(transaction=False)
-                    pipes[shard].publish(channel, data)
+                    if channel is None:  # a push on a stream with history: stored and published by the script
+                        self._scripts[shard](args=data, client=pipes[shard])
+                    else:
+                        pipes[shard].publish(channel, data)
                 for pipe in pipes.values():
                     pipe.execute()
             except Exception:

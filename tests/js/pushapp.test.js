@@ -55,7 +55,22 @@ class Clock {
   }
 }
 
-function load({ dataset = null, cookie = "", href = "https://example.com/page", random = 0.5 } = {}) {
+/* A sessionStorage of one tab: pass the same one to a second load() to simulate a reload of the page. */
+class FakeStorage {
+  constructor() {
+    this.items = new Map();
+  }
+
+  getItem(key) {
+    return this.items.has(key) ? this.items.get(key) : null;
+  }
+
+  setItem(key, value) {
+    this.items.set(key, String(value));
+  }
+}
+
+function load({ dataset = null, cookie = "", href = "https://example.com/page", random = 0.5, storage = new FakeStorage() } = {}) {
   const clock = new Clock();
   const sockets = [];
   const fetches = [];
@@ -122,6 +137,7 @@ function load({ dataset = null, cookie = "", href = "https://example.com/page", 
     clearInterval: (id) => clock.timers.delete(id),
     Date: { now: () => clock.now },
     Math: Object.assign(Object.create(Math), { random: () => random }),
+    sessionStorage: storage,
     fetch: (url, init) => {
       fetches.push({ url, init });
       const { status, body } = env.respond(url, init);
@@ -141,7 +157,7 @@ function load({ dataset = null, cookie = "", href = "https://example.com/page", 
 function record(client) {
   const events = [];
   const copy = (detail) => (detail instanceof ArrayBuffer || typeof detail !== "object" ? detail : JSON.parse(JSON.stringify(detail)));
-  ["message", "welcome", "open", "close", "error"].forEach((name) => client.on(name, (detail) => events.push([name, copy(detail)])));
+  ["message", "welcome", "open", "close", "error", "recovered", "missed"].forEach((name) => client.on(name, (detail) => events.push([name, copy(detail)])));
   return events;
 }
 
@@ -517,4 +533,52 @@ test("bind() rejects with the status and the JSON answer of an error", async () 
   env.sockets[0].welcome();
   await assert.rejects(client.bind(), (error) => error.status === 400 && error.body.error === "invalid");
   await assert.rejects(env.client({ url: "/ws/push/", lazy: true }).bind(), /no bind URL/);
+});
+
+
+test("recovery: positions from the welcome and each push are sent back on reconnect", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const first = env.sockets[0];
+  first.open();
+  assert.equal(first.frames()[0].recover, undefined); // nothing to recover yet
+  first.welcome({ streams: { "uid:7": { offset: 4, epoch: "e1" }, "group:room": { offset: 0, epoch: "e2" } } });
+  first.receive({ type: "push", stream: "uid:7", offset: 5, epoch: "e1", data: "x" });
+  first.serverClose(1012);
+  await env.clock.tick(60000);
+  const second = env.sockets[1];
+  second.open();
+  assert.deepEqual(second.frames()[0], {
+    type: "auth",
+    token: "t",
+    recover: { "uid:7": { offset: 5, epoch: "e1" }, "group:room": { offset: 0, epoch: "e2" } },
+  });
+  const events = record(client);
+  second.welcome({ streams: { "uid:7": { offset: 9, epoch: "e1" }, "group:room": { offset: 3, epoch: "e3" } } });
+  second.receive({ type: "push", stream: "uid:7", offset: 6, epoch: "e1", data: "replayed" });
+  second.receive({ type: "recovered", streams: { "uid:7": true, "group:room": false } });
+  second.receive({ type: "missed" });
+  assert.deepEqual(events.slice(1), [
+    ["message", "replayed"],
+    ["recovered", { streams: { "uid:7": true, "group:room": false } }],
+    ["missed", { stream: null }],
+  ]);
+  assert.deepEqual(JSON.parse(JSON.stringify(client._positions)), { "uid:7": { offset: 6, epoch: "e1" }, "group:room": { offset: 3, epoch: "e3" } });
+});
+
+test("recovery: a reload of the page sends the positions the last page saw", () => {
+  const storage = new FakeStorage();
+  const before = load({ storage });
+  before.client({ url: "/ws/push/", token: "t" });
+  before.sockets[0].open();
+  before.sockets[0].welcome({ streams: { "uid:7": { offset: 1, epoch: "e" } } });
+  before.sockets[0].receive({ type: "push", stream: "uid:7", offset: 2, epoch: "e", data: "seen" });
+  const after = load({ storage });
+  after.client({ url: "/ws/push/", token: "t2" });
+  after.sockets[0].open();
+  assert.deepEqual(after.sockets[0].frames()[0].recover, { "uid:7": { offset: 2, epoch: "e" } });
+  const elsewhere = load({ storage });
+  elsewhere.client({ url: "/other/", token: "t3" }); // positions belong to one socket URL
+  elsewhere.sockets[0].open();
+  assert.equal(elsewhere.sockets[0].frames()[0].recover, undefined);
 });

@@ -46,6 +46,10 @@ class Client:
             return unwrap(json.loads(output["text"]))
         return output["bytes"]
 
+    async def receive_frame(self, timeout: float = 3) -> Any:
+        """The next text frame as JSON, envelope and all."""
+        return json.loads((await self.receive_raw(timeout))["text"])
+
     async def receive_raw(self, timeout: float = 3) -> dict[str, Any]:
         result: dict[str, Any] = await self.communicator.receive_output(timeout)
         return result
@@ -69,9 +73,14 @@ async def open_socket(
     return communicator
 
 
-async def connect(uid: str | int | None = None, groups: tuple[str, ...] = ()) -> Client:
+async def connect(
+    uid: str | int | None = None, groups: tuple[str, ...] = (), recover: dict[str, Any] | None = None
+) -> Client:
     communicator = await open_socket()
-    await communicator.send_to(text_data=json.dumps({"type": "auth", "token": issue_token(uid, groups)}))
+    auth: dict[str, Any] = {"type": "auth", "token": issue_token(uid, groups)}
+    if recover is not None:
+        auth["recover"] = recover
+    await communicator.send_to(text_data=json.dumps(auth))
     welcome = json.loads(await communicator.receive_from())
     assert welcome["type"] == "welcome", welcome
     return Client(communicator, welcome)

@@ -19,13 +19,21 @@ class PushSocket:
     """One push connection: opened, authenticated and welcomed in the constructor."""
 
     def __init__(
-        self, url: str, uid: str | int | None = None, groups: tuple[str, ...] = (), token: str | None = None
+        self,
+        url: str,
+        uid: str | int | None = None,
+        groups: tuple[str, ...] = (),
+        token: str | None = None,
+        recover: dict[str, Any] | None = None,
     ) -> None:
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
             connect(url, origin=ORIGIN, compression=None, open_timeout=10)  # type: ignore[arg-type]
         )
-        self.ws.send(json.dumps({"type": "auth", "token": token or issue_token(uid, groups)}))
+        auth: dict[str, Any] = {"type": "auth", "token": token or issue_token(uid, groups)}
+        if recover is not None:
+            auth["recover"] = recover
+        self.ws.send(json.dumps(auth))
         self.welcome = self.recv()
         assert self.welcome["type"] == "welcome", self.welcome
         self.client_id: str = self.welcome["client_id"]
@@ -36,6 +44,10 @@ class PushSocket:
         if isinstance(message, bytes):
             return message
         return unwrap(json.loads(message))
+
+    def recv_frame(self, timeout: float = 10) -> Any:
+        """The next text frame as JSON, envelope and all."""
+        return json.loads(self.ws.recv(timeout=timeout))
 
     def recv_until_closed(self, timeout: float = 10) -> tuple[list[Any], int | None]:
         """Every message up to the close, and the close code."""

@@ -6,7 +6,18 @@
 (function () {
   "use strict";
 
-  const EVENTS = ["message", "welcome", "open", "close", "error"];
+  const EVENTS = ["message", "welcome", "open", "close", "error", "recovered", "missed"];
+  const POSITIONS_KEY = "pushapp.positions:";
+
+  /* sessionStorage survives a reload of the tab, not the tab itself; absent or refused (privacy modes),
+     positions live in memory only. */
+  function storage() {
+    try {
+      return window.sessionStorage || null;
+    } catch (error) {
+      return null;
+    }
+  }
 
   function isFrame(value, type) {
     return value !== null && typeof value === "object" && !Array.isArray(value) && value.type === type;
@@ -81,6 +92,8 @@
       this._pingTimer = null;
       this._deadTimer = null;
       this._reconnectAt = null; // set by a "reconnect" frame: the server's time for the next attempt
+      this._positions = this._loadPositions();
+      this._welcomeStreams = {};
       if (!o.lazy) this.connect();
     }
 
@@ -198,7 +211,9 @@
       const ws = new WebSocket(this.url);
       ws.binaryType = "arraybuffer";
       ws.onopen = () => {
-        ws.send(JSON.stringify({ type: "auth", token: this._token || null }));
+        const auth = { type: "auth", token: this._token || null };
+        if (Object.keys(this._positions).length) auth.recover = this._positions;
+        ws.send(JSON.stringify(auth));
         this._emit("open", { url: this.url });
       };
       ws.onmessage = (event) => this._receive(event.data);
@@ -234,7 +249,11 @@
         return;
       }
       // Every push arrives as {"type": "push", "data": …}: its data is the application's, never read here.
-      if (isFrame(data, "push")) this._emit("message", data.data);
+      if (isFrame(data, "push")) {
+        if (typeof data.stream === "string") this._advance(data.stream, data.offset, data.epoch);
+        this._emit("message", data.data);
+      } else if (isFrame(data, "recovered")) this._recovered(data.streams || {});
+      else if (isFrame(data, "missed")) this._emit("missed", { stream: data.stream === undefined ? null : data.stream });
       else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
       else if (isFrame(data, "reconnect")) this._reconnectFrame(data);
     }
@@ -247,6 +266,14 @@
 
     _welcome(frame) {
       this._envelope = frame.envelope !== false;
+      this._welcomeStreams = frame.streams || {};
+      // A stream this client has no position for (or one from a lost epoch) starts where the server is.
+      Object.keys(this._welcomeStreams).forEach((stream) => {
+        const known = this._positions[stream];
+        const now = this._welcomeStreams[stream];
+        if (!known || known.epoch !== now.epoch) this._positions[stream] = { offset: now.offset, epoch: now.epoch };
+      });
+      this._savePositions();
       this.clientId = frame.client_id;
       this.uid = frame.uid === undefined ? null : frame.uid;
       this.proof = frame.proof || null;
@@ -255,6 +282,47 @@
       this._attempt = 0;
       this._startHeartbeat();
       this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
+    }
+
+    /* The last push seen on each stream with history: sent back on reconnect, so the server replays the
+       rest. Kept in sessionStorage too, so a reload of the page recovers as well. */
+    _advance(stream, offset, epoch) {
+      if (typeof offset !== "number" || typeof epoch !== "string") return;
+      this._positions[stream] = { offset: offset, epoch: epoch };
+      this._savePositions();
+    }
+
+    _recovered(streams) {
+      Object.keys(streams).forEach((stream) => {
+        if (streams[stream]) return;
+        // Not recoverable: go on from the server's position, and let the page refetch.
+        const now = this._welcomeStreams[stream];
+        const known = this._positions[stream];
+        if (!now) delete this._positions[stream];
+        else if (!known || known.epoch !== now.epoch || known.offset < now.offset) this._positions[stream] = { offset: now.offset, epoch: now.epoch };
+      });
+      this._savePositions();
+      this._emit("recovered", { streams: streams });
+    }
+
+    _loadPositions() {
+      const store = storage();
+      try {
+        const saved = store ? JSON.parse(store.getItem(POSITIONS_KEY + this.url) || "{}") : {};
+        return saved && typeof saved === "object" && !Array.isArray(saved) ? saved : {};
+      } catch (error) {
+        return {};
+      }
+    }
+
+    _savePositions() {
+      const store = storage();
+      if (!store) return;
+      try {
+        store.setItem(POSITIONS_KEY + this.url, JSON.stringify(this._positions));
+      } catch (error) {
+        // Storage full or refused: positions stay in memory.
+      }
     }
 
     /* The socket is gone (closed by either side, or found dead): clean up, then maybe reconnect. */
