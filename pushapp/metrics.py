@@ -44,6 +44,7 @@ _NODE_NUMBERS = [
         "Seconds the node spent answering per-connection operations.",
     ),
     ("layer_lag", "pushapp_layer_lag_seconds", "gauge", "Age of the node's last probe through the layer."),
+    ("replayed", "pushapp_replayed", "counter", "Pushes replayed from history to reconnecting clients."),
     ("started", "pushapp_node_start_time_seconds", "gauge", "When the node started (Unix time)."),
 ]
 
@@ -52,6 +53,12 @@ _NODE_LABELLED = [
     ("drops", "pushapp_dropped", "reason", "Pushes lost by the node: slow, closed or error."),
     ("closes", "pushapp_closes", "code", "Connections the node closed, by close code."),
     ("auth_failures", "pushapp_auth_failures", "reason", "Refused authentications, by reason."),
+    (
+        "recoveries",
+        "pushapp_recoveries",
+        "result",
+        "Streams asked back after a reconnect (recovered, failed) and connections told they missed pushes.",
+    ),
 ]
 
 _INFO_LABELS = ("host", "pid", "service", "bind", "worker", "generation")

@@ -49,6 +49,8 @@ class ProcessStats:
     layer_lag: float = 0.0  # seconds a probe took through the channel layer back to this process's hub
     control_calls: Histogram = field(default_factory=Histogram)  # this process as a caller
     sync_send_failures: int = 0
+    recoveries: Counter[str] = field(default_factory=Counter)  # streams asked back: recovered, failed; missed
+    replayed: int = 0  # pushes replayed from history to reconnecting clients
 
 
 stats = ProcessStats()
@@ -80,8 +82,14 @@ def fields() -> dict[str, str | int | float]:
         "control_handled": stats.control_handled,
         "control_seconds": round(stats.control_seconds, 6),
         "layer_lag": round(stats.layer_lag, 6),
+        "replayed": stats.replayed,
     }
-    for prefix, counter in (("closes", stats.closes), ("auth_failures", stats.auth_failures)):
+    labelled = (
+        ("closes", stats.closes),
+        ("auth_failures", stats.auth_failures),
+        ("recoveries", stats.recoveries),
+    )
+    for prefix, counter in labelled:
         out.update({f"{prefix}.{key}": n for key, n in counter.items()})
     out.update({f"drops.{key}": n for key, n in stats.drops.items() if key != "limit"})
     return out

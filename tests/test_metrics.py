@@ -95,6 +95,7 @@ async def test_the_scrape_shows_each_node_the_totals_and_this_process() -> None:
     assert hub is not None
     hub.counters.delivered = 7
     closes_before = telemetry.stats.closes["4004"]
+    telemetry.stats.recoveries["recovered"] += 1  # as a reconnect with history would count it
     await hub.close(hub.registry.get(b.client_id), 4004)  # type: ignore[arg-type]
 
     def scrape() -> bytes:
@@ -113,6 +114,8 @@ async def test_the_scrape_shows_each_node_the_totals_and_this_process() -> None:
     assert got[("pushapp_deliveries_total", node)] == 7
     assert got[("pushapp_client_messages_total", node)] == before + 2
     assert got[("pushapp_closes_total", (("code", "4004"), *node))] == closes_before + 1
+    recovered = got.get(("pushapp_recoveries_total", (*node, ("result", "recovered"))), 0.0)
+    assert recovered == telemetry.stats.recoveries["recovered"]
     info = got[
         (
             "pushapp_node_info",

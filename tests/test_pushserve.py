@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pushapp.names import node_of
@@ -267,3 +268,102 @@ def test_the_demo_runs_on_two_workers_with_its_static_files(redis_url: str) -> N
         assert len({p["service"] for p in workers}) == 1
     finally:
         server.stop()
+
+
+HISTORY = {"HISTORY": {"uid": {"size": 500, "ttl": 600}}}
+
+
+class Follower(threading.Thread):
+    """A client of one uid doing what pushapp.js does across a reload, in its own thread: it keeps its
+    position, waits the server's delay after a ``reconnect`` frame, and reconnects asking for what it
+    missed. It reads until told how many pushes there were, and has them all (or fails)."""
+
+    def __init__(self, url: str, uid: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.uid = url, uid
+        self.socket = PushSocket(url, uid=uid)
+        self.position = self.socket.welcome["streams"][f"uid:{uid}"]
+        self.seen: list[int] = []
+        self.moves = 0
+        self.recovered: list[dict[str, bool]] = []
+        self.expected: int | None = None  # set once the pushing is over
+        self.error: BaseException | None = None
+
+    def done(self) -> bool:
+        return (
+            self.expected is not None
+            and len(self.seen) >= self.expected
+            and len(self.recovered) >= self.moves
+        )
+
+    def run(self) -> None:
+        try:
+            self._follow()
+        except BaseException as err:
+            self.error = err
+
+    def _follow(self) -> None:
+        told_at: float | None = None
+        delay = 0.0
+        quiet_since = time.monotonic()
+        while not self.done():
+            try:
+                frame = self.socket.recv_frame(timeout=0.2)
+            except TimeoutError:
+                if self.expected is not None and time.monotonic() - quiet_since > 15:
+                    raise AssertionError(
+                        f"{self.uid}: {len(self.seen)} of {self.expected} pushes, last {self.seen[-3:]}, "
+                        f"{self.moves} moves, recovered {self.recovered}"
+                    ) from None
+                continue
+            except ConnectionClosed:
+                if told_at is not None:
+                    time.sleep(max(0.0, told_at + delay - time.monotonic()))  # the protocol's delay
+                recover = {f"uid:{self.uid}": self.position}
+                self.socket = PushSocket(self.url, uid=self.uid, recover=recover)  # the first attempt
+                self.moves += 1
+                told_at = None
+                continue
+            quiet_since = time.monotonic()
+            if frame["type"] == "push":
+                self.seen.append(frame["data"])
+                self.position = {"offset": frame["offset"], "epoch": frame["epoch"]}
+            elif frame["type"] == "reconnect":
+                told_at, delay = time.monotonic(), frame["delay"]
+            elif frame["type"] == "recovered":
+                self.recovered.append(frame["streams"])
+
+
+def test_a_reload_loses_nothing_pushed_with_history_on(serve: Serve, config: ProcessConfig) -> None:
+    settings = {"PUSHAPP_TEST_SETTINGS": json.dumps(HISTORY)}
+    server = serve(workers=2, drain=2, extra_env=settings)
+    followers = [Follower(server.ws_url(), f"h{i}") for i in range(3)]
+    for follower in followers:
+        follower.start()
+    sent = 0
+    with Producer(config, settings) as producer:
+
+        def push() -> None:
+            nonlocal sent
+            sent += 1
+            for follower in followers:
+                producer.call("send_to_uid", follower.uid, sent)
+
+        for _ in range(10):
+            push()
+        server.signal(signal.SIGHUP)
+        # Keep pushing through the reload until every old worker has drained and exited.
+        while server.output().count("exited (exit code 0)") < 2:
+            push()
+        for _ in range(10):
+            push()
+        producer.call("flush")
+    for follower in followers:
+        follower.expected = sent
+    for follower in followers:
+        follower.join(60)
+        assert follower.error is None, follower.error
+        assert follower.seen == list(range(1, sent + 1)), follower.uid  # each once, in order
+        assert follower.moves == 1
+        assert follower.recovered == [{f"uid:{follower.uid}": True}]
+        follower.socket.close()

@@ -294,6 +294,7 @@ class Hub:
         """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
         for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
             await conn.sink.send(conn, missed_frame(stream))
+            telemetry.stats.recoveries["missed"] += 1
 
     async def deliver(
         self,
