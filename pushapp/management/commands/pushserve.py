@@ -22,7 +22,6 @@ class Command(BaseCommand):
         "Serve the ASGI application (the push WebSocket and Django's views) on daphne worker processes "
         "sharing one listening socket. SIGTERM/SIGINT drain and stop, SIGHUP reloads without a gap."
     )
-    requires_system_checks: list[str] = []  # the workers load the project; checks run there on import
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
