@@ -74,5 +74,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "demo:index"
 LOGOUT_REDIRECT_URL = "login"
 
-# Shared secret of the HTTP API that "another service" (curl, a payment or bike-lock provider) calls.
+# Shared secret of the HTTP APIs that "another service" (curl, a payment or bike-lock provider) calls.
 DEMO_API_KEY = os.environ.get("DEMO_API_KEY", "demo-key")
+
+# pushapp's HTTP API (POST /pushapp/api/): this key may push to users and ask who is online.
+# Rooms' members see who joins and leaves them (presence frames).
+PUSHAPP = {"API_KEYS": {DEMO_API_KEY: ["send_to_uid", "is_uid_online"]}, "PRESENCE_FRAMES": ["room:*"]}

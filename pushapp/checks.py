@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import SETTINGS, push_settings, user_settings
+from .httpapi import method_name
 from .layer import layer_config, layer_kind
 
 
@@ -147,4 +148,45 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="pushapp.E008",
             )
         )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_integrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The HTTP API's keys and the subscription hook (checked only once the types are right)."""
+    user = user_settings()
+    if not isinstance(user, dict) or any(_value_errors(k, v) for k, v in user.items()):
+        return []
+    errors: list[CheckMessage] = []
+    for key, methods in push_settings.API_KEYS.items():
+        bad = (
+            []
+            if methods == "*"
+            else [repr(m) for m in methods if method_name(m) is None]
+            if isinstance(methods, (list, tuple))
+            else [repr(methods)]
+        )
+        if bad or not isinstance(key, str) or not key:
+            errors.append(
+                Error(
+                    f"PUSHAPP['API_KEYS'][{key!r}] must map a non-empty key to \"*\" or a list of "
+                    f"HTTP API methods; not methods: {', '.join(bad) or 'none'}.",
+                    id="pushapp.E020",
+                )
+            )
+    bad_patterns = [repr(p) for p in push_settings.PRESENCE_FRAMES if not isinstance(p, str) or not p]
+    if bad_patterns:
+        errors.append(
+            Error(
+                f"PUSHAPP['PRESENCE_FRAMES'] must hold group names or patterns: {', '.join(bad_patterns)}.",
+                id="pushapp.E022",
+            )
+        )
+    if push_settings.AUTHORIZE_SUBSCRIBE:
+        try:
+            import_string(push_settings.AUTHORIZE_SUBSCRIBE)
+        except ImportError as err:
+            errors.append(
+                Error(f"PUSHAPP['AUTHORIZE_SUBSCRIBE'] cannot be imported: {err}", id="pushapp.E021")
+            )
     return errors

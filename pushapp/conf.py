@@ -119,6 +119,28 @@ SETTINGS: dict[str, Setting] = {
         _strings,
         "Addresses or networks (CIDR) that may scrape metrics/; with neither this nor a token it is a 404.",
     ),
+    "API_KEYS": Setting(
+        {},
+        (dict,),
+        dict,
+        'Keys of the HTTP API: {"<key>": "*"} or {"<key>": ["send_to_uid", ...]} (the methods it may call).',
+    ),
+    "API_MAX_COMMANDS": Setting(100, (int,), int, "Most commands one HTTP API request may carry."),
+    "API_MAX_BODY_SIZE": Setting(
+        1024 * 1024, (int,), int, "Largest HTTP API request body, in bytes; larger is refused with 400."
+    ),
+    "AUTHORIZE_SUBSCRIBE": Setting(
+        None,
+        (str, type(None)),
+        _optional_str,
+        "Dotted path of the function deciding client subscriptions; None refuses every subscription.",
+    ),
+    "PRESENCE_FRAMES": Setting(
+        [],
+        (list, tuple),
+        list,
+        "Groups (names or fnmatch patterns) whose members get presence frames when a uid joins or leaves.",
+    ),
 }
 
 #: Every setting's default value.
@@ -153,6 +175,11 @@ class PushappSettings:
     METRICS_TOKEN: str | None
     METRICS_ALLOWED_IPS: list[str]
     HISTORY: dict[str, Any]
+    API_KEYS: dict[str, Any]
+    API_MAX_COMMANDS: int
+    API_MAX_BODY_SIZE: int
+    AUTHORIZE_SUBSCRIBE: str | None
+    PRESENCE_FRAMES: list[str]
 
     def __getattr__(self, name: str) -> Any:
         setting = SETTINGS.get(name)

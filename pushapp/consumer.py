@@ -23,6 +23,8 @@ from .protocol import PONG, CloseCode, close_event, error_frame
 from .registry import Connection
 from .servers import sink_type
 from .signals import client_connected, client_disconnected, dispatch, message_received
+from .subscriptions import SUBSCRIBE, UNSUBSCRIBE
+from .subscriptions import handle as handle_subscription
 from .tokens import Identity
 
 Receive = Any
@@ -101,7 +103,7 @@ class PushConsumer:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
             )
-            await self._serve(hub, conn, receive)
+            await self._serve(hub, conn, receive, scope)
         finally:
             uid = conn.uid
             await hub.disconnect(conn)  # already done if the server closed it
@@ -149,7 +151,7 @@ class PushConsumer:
         token = frame.get("token")
         return (token if isinstance(token, str) else None), recover_positions(frame.get("recover"))
 
-    async def _serve(self, hub: Hub, conn: Connection, receive: Receive) -> None:
+    async def _serve(self, hub: Hub, conn: Connection, receive: Receive, scope: dict[str, Any]) -> None:
         max_size = push_settings.MAX_FRAME_SIZE
         while True:
             event = await receive()
@@ -182,5 +184,7 @@ class PushConsumer:
                     uid=conn.uid,
                     data=frame.get("data"),
                 )
+            elif frame.get("type") in (SUBSCRIBE, UNSUBSCRIBE):
+                await handle_subscription(hub, conn, scope, frame)
             else:
                 await hub.send(conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}"))

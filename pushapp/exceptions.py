@@ -45,3 +45,8 @@ class TokenExpired(InvalidToken):
 
 class AsyncContextError(PushappError, RuntimeError):
     """A sync helper was called from a running event loop, where it would block every connection."""
+
+
+class SubscriptionRefused(PushappError):
+    """Raised by an ``AUTHORIZE_SUBSCRIBE`` function to refuse a subscription; the message is the reason
+    the client reads in its error frame."""

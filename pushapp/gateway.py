@@ -17,7 +17,7 @@ from typing import Any, ParamSpec
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from . import history, wire
+from . import capture, history, wire
 from .history import ALL_STREAM, group_stream, layer_group_of, uid_stream
 from .layer import get_layer
 from .names import (
@@ -134,6 +134,11 @@ def _to_streams(
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
     """Run ``op`` on the hub that owns ``client_id`` and return its answer (None if nobody answers)."""
+    recorder = capture.active()
+    if recorder is not None:
+        answer = recorder.record_operation(op, validate_client_id(client_id), arg)
+        if not recorder.deliver:
+            return answer
     caller = await get_caller(get_layer())
     return await caller.call(op, validate_client_id(client_id), arg)
 
@@ -238,6 +243,15 @@ asend_to_client, send_to_client = _send_twins(_send_to_client)
 asend_to_uid, send_to_uid = _send_twins(_send_to_uid)
 asend_to_group, send_to_group = _send_twins(_send_to_group)
 aungroup, ungroup = _send_twins(_ungroup)
+
+#: Each send's plan by name: validation, encoding and routing, without sending (the HTTP API batches them).
+SEND_PLANS: dict[str, Callable[..., list[Op]]] = {
+    "send_to_all": _send_to_all,
+    "send_to_client": _send_to_client,
+    "send_to_uid": _send_to_uid,
+    "send_to_group": _send_to_group,
+    "ungroup": _ungroup,
+}
 
 
 # -- per-connection operations -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.exceptions import ChannelFull
 
-from . import history, telemetry
+from . import capture, history, telemetry
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -69,7 +69,21 @@ async def _publish_one(layer: ChannelLayer, method: str, name: str, message: Map
         await _retrying(lambda: layer.group_send(name, message))
 
 
+def _captured(ops: list[Op]) -> bool:
+    """Hand ``ops`` to the test recorder, if one is installed; True when they must not be carried out."""
+    recorder = capture.active()
+    if recorder is None:
+        return False
+    recorder.record_sends(ops)
+    return not recorder.deliver
+
+
 async def apublish(ops: list[Op]) -> None:
+    if not _captured(ops):
+        await _carry(ops)
+
+
+async def _carry(ops: list[Op]) -> None:
     layer = get_layer()
     for method, name, message in ops:
         try:
@@ -81,17 +95,22 @@ async def apublish(ops: list[Op]) -> None:
 
 
 def publish(ops: list[Op]) -> None:
+    if _captured(ops):
+        return
     layer = get_layer()
     direct = _direct_publisher(layer)
     if direct is not None:
         direct.publish(ops)
     else:
-        asyncio.run_coroutine_threadsafe(apublish(ops), target_loop()).result()
+        asyncio.run_coroutine_threadsafe(_carry(ops), target_loop()).result()
 
 
 def flush(timeout: float | None = None) -> None:
     """Wait until this process's queued sync sends are written to Redis; raise
     :class:`~pushapp.exceptions.PushappError` if some could not be. A no-op on layers that send at once."""
+    recorder = capture.active()
+    if recorder is not None and not recorder.deliver:
+        return
     direct = _direct_publisher(get_layer())
     if direct is not None:
         direct.flush(timeout)

@@ -236,3 +236,32 @@ aget_all_group_uid_list, get_all_group_uid_list = _twins(_get_all_group_uid_list
 aget_all_group_uid_count, get_all_group_uid_count = _twins(_get_all_group_uid_count)
 aget_all_group_client_id_list, get_all_group_client_id_list = _twins(_get_all_group_client_id_list)
 aget_all_group_client_id_count, get_all_group_client_id_count = _twins(_get_all_group_client_id_count)
+
+#: Each query's plan by name: its validation, without reading (the HTTP API checks a batch before running it).
+PLANS: dict[str, Callable[..., Plan[Any]]] = {
+    plan.__name__.lstrip("_"): plan
+    for plan in (
+        _is_online,
+        _is_uid_online,
+        _are_uids_online,
+        _get_client_id_by_uid,
+        _get_client_ids_by_uids,
+        _get_uid_by_client_id,
+        _get_client_id_list_by_group,
+        _get_client_count_by_group,
+        _get_client_count_by_groups,
+        _get_client_sessions_by_group,
+        _get_uid_list_by_group,
+        _get_uid_count_by_group,
+        _get_all_client_id_list,
+        _get_all_client_count,
+        _get_all_client_sessions,
+        _get_all_uid_list,
+        _get_all_uid_count,
+        _get_all_group_id_list,
+        _get_all_group_uid_list,
+        _get_all_group_uid_count,
+        _get_all_group_client_id_list,
+        _get_all_group_client_id_count,
+    )
+}

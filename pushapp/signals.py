@@ -1,7 +1,7 @@
 """Connection events, the equivalents of GatewayWorker's Events::onConnect, onClose and onMessage.
 
 Receivers may be sync (they run in a worker thread, where the ORM is safe) or async (Django 5+).
-The ``sender`` is :class:`pushapp.consumer.PushConsumer`.
+The ``sender`` is :class:`pushapp.consumer.PushConsumer` (``None`` for the presence events).
 """
 
 from __future__ import annotations
@@ -17,6 +17,17 @@ client_connected = Signal()
 client_disconnected = Signal()
 #: A client sent ``{"type": "message", "data": …}``. Arguments: ``client_id``, ``uid``, ``data``.
 message_received = Signal()
+
+# Presence events (docs/presence.md): each fired once in the whole cluster, by one process, with sender
+# None. Connections without a uid have none.
+#: A uid's first connection anywhere appeared. Arguments: ``uid``.
+uid_online = Signal()
+#: A uid's last connection is gone (closed, or its server crashed: within the presence bound). ``uid``.
+uid_offline = Signal()
+#: A uid's first connection in ``group`` joined it. Arguments: ``uid``, ``group``.
+group_member_joined = Signal()
+#: A uid's last connection in ``group`` left it (or closed, or its server crashed). ``uid``, ``group``.
+group_member_left = Signal()
 
 
 async def dispatch(signal: Signal, sender: Any, **kwargs: Any) -> None:

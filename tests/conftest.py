@@ -26,6 +26,9 @@ from tests.support.redis_server import ExternalRedis, RedisServer
 from tests.support.redis_server import kill_all as kill_redis_servers
 from tests.support.wsclients import PushSocket
 
+# The plugin users get through pushapp's pytest11 entry point; this checkout is not installed.
+pytest_plugins = ["pushapp.testing"]
+
 INTEGRATION_FIXTURES = {"redis_server", "redis_url", "private_redis", "migrated_db", "cluster"}
 
 

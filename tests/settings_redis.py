@@ -63,3 +63,6 @@ if os.environ.get("PUSHAPP_TEST_DB"):
     }
 
 PUSHAPP = json.loads(os.environ.get("PUSHAPP_TEST_SETTINGS") or "{}")
+
+if os.environ.get("PUSHAPP_TEST_PRESENCE_LOG"):  # tests/test_presence_events_cluster.py
+    INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.presence_log.PresenceLogConfig"]  # noqa: F405

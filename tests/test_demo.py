@@ -1,4 +1,4 @@
-"""The demo project's views, receivers and migrations, with the gateway calls recorded instead of sent.
+"""The demo project's views, receivers and migrations, with the gateway calls recorded by pushapp.testing.
 
 tests.settings does not install the demo app: this module installs it, migrates it (which creates the demo
 users alice and bob) and unmigrates it afterwards, so the rest of the suite never sees it.
@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,12 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_save
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 
-from pushapp import gateway
-from pushapp.exceptions import InvalidUid
+from pushapp.hub import stop_hub
 from pushapp.names import new_client_id, new_node_id
 from pushapp.signals import message_received
+from pushapp.testing import Operation, PushClient, Pushes, Sent
 from pushapp.tokens import client_proof
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "test-demo-key"
-
-Calls = list[tuple[str, tuple[Any, ...], dict[str, Any]]]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,6 +48,7 @@ def demo_app(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Itera
         STATIC_URL="/static/",
         LOGIN_URL=demo_settings.LOGIN_URL,
         DEMO_API_KEY=API_KEY,
+        PUSHAPP={"API_KEYS": {API_KEY: demo_settings.PUSHAPP["API_KEYS"][demo_settings.DEMO_API_KEY]}},
     ):
         with django_db_blocker.unblock():
             call_command("migrate", "demo", verbosity=0)
@@ -62,29 +61,6 @@ def demo_app(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Itera
             message_received.disconnect(dispatch_uid="demo.echo")
             with django_db_blocker.unblock():
                 call_command("migrate", "demo", "zero", verbosity=0)
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
-    """The gateway calls the demo makes, answering True where the gateway returns a bool."""
-    recorded: Calls = []
-
-    def recorder(name: str, result: Any) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            recorded.append((name, args, kwargs))
-            return result
-
-        return call
-
-    for name, result in [
-        ("send_to_uid", None),
-        ("send_to_group", None),
-        ("send_to_client", None),
-        ("join_group", True),
-        ("leave_group", True),
-    ]:
-        monkeypatch.setattr(gateway, name, recorder(name, result))
-    return recorded
 
 
 @pytest.fixture
@@ -109,6 +85,16 @@ def service(path: str, data: Any, *, key: str | None = API_KEY, as_json: bool = 
     if as_json:
         return Client().post(path, json.dumps(data), content_type="application/json", headers=headers)
     return Client().post(path, data, headers=headers)
+
+
+def push_api(commands: list[dict[str, Any]], key: str = API_KEY) -> Any:
+    """What the index page's curl does: pushapp's HTTP API, with the demo's key."""
+    return Client().post(
+        "/pushapp/api/",
+        json.dumps({"commands": commands}),
+        content_type="application/json",
+        headers={"Authorization": f"apikey {key}"},
+    )
 
 
 # -- project ---------------------------------------------------------------------------------------------
@@ -153,7 +139,6 @@ def test_index_loads_pushapp_for_the_user(browser: Client, alice: User) -> None:
     html = browser.get("/").content.decode()
     assert '<script src="/static/pushapp/pushapp.js" defer data-url="/ws/push/" data-token="' in html
     assert 'data-token-url="/pushapp/token/" data-bind-url="/pushapp/bind/"></script>' in html
-    assert f"X-Demo-Key: {API_KEY}' -d uid={alice.pk} -d message=hello http://testserver/api/notify/" in html
 
 
 def test_start_a_ride(browser: Client, alice: User) -> None:
@@ -173,79 +158,79 @@ def test_room_page(browser: Client) -> None:
 
 # -- (b) another service posts over HTTP -------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("as_json", [True, False])
-def test_notify_pushes_to_the_uid(db: None, calls: Calls, as_json: bool) -> None:
-    response = service("/api/notify/", {"uid": "42", "message": "hello"}, as_json=as_json)
-    assert response.status_code == 200
-    assert response.json() == {"sent": True}
-    assert calls == [("send_to_uid", ("42", {"type": "notify", "message": "hello"}), {})]
+NOTIFY = {"type": "notify", "message": "hello"}
 
 
-def test_notify_to_several_uids(db: None, calls: Calls) -> None:
-    assert service("/api/notify/", {"uid": [1, 2], "message": "hi"}).status_code == 200
-    assert calls == [("send_to_uid", ([1, 2], {"type": "notify", "message": "hi"}), {})]
+def test_the_index_page_shows_the_curl_of_the_push_api(browser: Client, alice: User) -> None:
+    html = browser.get("/").content.decode()
+    assert f"curl -H 'Authorization: apikey {API_KEY}' -H 'Content-Type: application/json'" in html
+    assert f'"params": {{"uid": {alice.pk}, "data": {{"type": "notify"' in html
+    assert "http://testserver/pushapp/api/</pre>" in html
 
 
-@pytest.mark.parametrize("key", [None, "", "wrong"])
-def test_notify_needs_the_key(db: None, calls: Calls, key: str | None) -> None:
-    response = service("/api/notify/", {"uid": "42", "message": "hello"}, key=key)
+async def test_the_curl_of_the_index_page_reaches_the_users_page(db: None) -> None:
+    """Not recorded: the demo's key, through the demo's URLs, to a connected page of uid 1."""
+    try:
+        async with PushClient(uid=1) as page:
+            response = await AsyncClient().post(
+                "/pushapp/api/",
+                json.dumps({"commands": [{"method": "send_to_uid", "params": {"uid": 1, "data": NOTIFY}}]}),
+                content_type="application/json",
+                headers={"Authorization": f"apikey {API_KEY}"},
+            )
+            assert response.status_code == 200
+            assert await page.receive() == NOTIFY
+    finally:
+        await stop_hub()
+
+
+def test_the_push_api_pushes_to_the_uid(db: None, pushes: Pushes) -> None:
+    response = push_api([{"method": "send_to_uid", "params": {"uid": "42", "data": NOTIFY}}])
+    assert response.json() == {"results": [{"result": None}]}
+    assert pushes.sent == [Sent("uid", ("42",), NOTIFY)]
+
+
+def test_the_push_api_to_several_uids(db: None, pushes: Pushes) -> None:
+    assert push_api([{"method": "sendToUid", "params": {"uid": [1, 2], "data": NOTIFY}}]).status_code == 200
+    assert pushes.sent == [Sent("uid", ("1", "2"), NOTIFY)]
+
+
+@pytest.mark.parametrize("key", ["", "wrong"])
+def test_the_push_api_needs_the_key(db: None, pushes: Pushes, key: str) -> None:
+    response = push_api([{"method": "send_to_uid", "params": {"uid": "42", "data": NOTIFY}}], key=key)
+    assert response.status_code == 401
+    pushes.assert_nothing_sent()
+
+
+def test_the_demo_key_may_only_push_to_users(db: None, pushes: Pushes) -> None:
+    response = push_api([{"method": "send_to_all", "params": {"data": NOTIFY}}])
     assert response.status_code == 403
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"message": "no uid"},
-        {"uid": "1"},
-        {"uid": "1", "message": ""},
-        {"uid": "1", "message": 5},
-        ["not", "an", "object"],
-    ],
-)
-def test_notify_rejects_bad_bodies(db: None, calls: Calls, body: Any) -> None:
-    assert service("/api/notify/", body).status_code == 400
-    assert calls == []
-
-
-def test_notify_rejects_bad_json(db: None, calls: Calls) -> None:
-    response = Client().post(
-        "/api/notify/", "{", content_type="application/json", headers={"X-Demo-Key": API_KEY}
-    )
+def test_the_push_api_reports_a_bad_uid(db: None, pushes: Pushes) -> None:
+    response = push_api([{"method": "send_to_uid", "params": {"uid": True, "data": NOTIFY}}])
     assert response.status_code == 400
-
-
-def test_notify_reports_a_bad_uid(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    def send_to_uid(uid: Any, data: Any) -> None:
-        raise InvalidUid("a uid must be a str or an int, got bool")
-
-    monkeypatch.setattr(gateway, "send_to_uid", send_to_uid)
-    response = service("/api/notify/", {"uid": True, "message": "x"})
-    assert response.status_code == 400
-    assert response.json()["error"] == "bad_uid"
-
-
-def test_notify_is_post_only(db: None) -> None:
-    assert Client().get("/api/notify/", headers={"X-Demo-Key": API_KEY}).status_code == 405
+    assert response.json()["error"] == "bad_params"
+    pushes.assert_nothing_sent()
 
 
 # -- (c) the bike lock's callback ------------------------------------------------------------------------
 
 
-def test_lock_callback_pushes_to_the_rider(alice: User, calls: Calls) -> None:
+def test_lock_callback_pushes_to_the_rider(alice: User, pushes: Pushes) -> None:
     from demo_project.demo.models import BikeOrder
 
     order = BikeOrder.objects.create(owner=alice)
     response = service("/api/bike/callback/", {"order_id": order.pk, "status": "locked"})
     assert response.json() == {"order_id": order.pk, "status": "locked"}
-    assert calls == [("send_to_uid", (alice.pk, {"type": "bike.locked", "order_id": order.pk}), {})]
+    assert pushes.sent == [Sent("uid", (str(alice.pk),), {"type": "bike.locked", "order_id": order.pk})]
     order.refresh_from_db()
     assert order.status == "locked"
     assert order.locked_at is not None
 
 
-def test_a_repeated_callback_keeps_the_first_lock_time(alice: User, calls: Calls) -> None:
+def test_a_repeated_callback_keeps_the_first_lock_time(alice: User, pushes: Pushes) -> None:
     from demo_project.demo.models import BikeOrder
 
     order = BikeOrder.objects.create(owner=alice)
@@ -255,7 +240,7 @@ def test_a_repeated_callback_keeps_the_first_lock_time(alice: User, calls: Calls
     assert service("/api/bike/callback/", {"order_id": order.pk, "status": "locked"}).status_code == 200
     order.refresh_from_db()
     assert order.locked_at == first
-    assert len(calls) == 2
+    assert len(pushes.sent) == 2
 
 
 @pytest.mark.parametrize(
@@ -267,105 +252,98 @@ def test_a_repeated_callback_keeps_the_first_lock_time(alice: User, calls: Calls
         ({"order_id": 1, "status": "unlocked"}, 400),
     ],
 )
-def test_lock_callback_rejects(db: None, calls: Calls, body: dict[str, Any], status: int) -> None:
+def test_lock_callback_rejects(db: None, pushes: Pushes, body: dict[str, Any], status: int) -> None:
     assert service("/api/bike/callback/", body).status_code == status
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-def test_lock_callback_needs_the_key(alice: User, calls: Calls) -> None:
+def test_lock_callback_needs_the_key(alice: User, pushes: Pushes) -> None:
     from demo_project.demo.models import BikeOrder
 
     order = BikeOrder.objects.create(owner=alice)
     response = service("/api/bike/callback/", {"order_id": order.pk, "status": "locked"}, key="no")
     assert response.status_code == 403
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
 # -- (d) rooms -------------------------------------------------------------------------------------------
 
 
-def test_join_a_room(browser: Client, calls: Calls) -> None:
+def test_join_a_room(browser: Client, pushes: Pushes) -> None:
     client_id, proof = connection()
     response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": proof})
     assert response.json() == {"joined": True}
-    assert calls == [
-        ("join_group", (client_id, "room:lobby"), {}),
-        (
-            "send_to_group",
-            ("room:lobby", {"type": "room.joined", "room": "lobby", "user": "alice"}),
-            {"exclude": [client_id]},
-        ),
+    assert pushes.operations == [Operation("join_group", client_id, "room:lobby")]
+    assert pushes.sent == [
+        Sent(
+            "group", ("room:lobby",), {"type": "room.joined", "room": "lobby", "user": "alice"}, (client_id,)
+        )
     ]
 
 
-def test_joining_a_gone_connection_announces_nothing(
-    browser: Client, calls: Calls, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(gateway, "join_group", lambda client_id, group: False)
+def test_joining_a_gone_connection_announces_nothing(browser: Client, pushes: Pushes) -> None:
     client_id, proof = connection()
+    pushes.offline(client_id)
     response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": proof})
     assert response.json() == {"joined": False}
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-def test_join_needs_the_connections_proof(browser: Client, calls: Calls) -> None:
+def test_join_needs_the_connections_proof(browser: Client, pushes: Pushes) -> None:
     client_id, _ = connection()
     other_proof = connection()[1]
     response = browser.post("/room/lobby/join/", {"client_id": client_id, "proof": other_proof})
     assert response.status_code == 400
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-def test_join_needs_a_login(db: None, calls: Calls) -> None:
+def test_join_needs_a_login(db: None, pushes: Pushes) -> None:
     client_id, proof = connection()
     assert Client().post("/room/lobby/join/", {"client_id": client_id, "proof": proof}).status_code == 302
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-def test_leave_a_room(browser: Client, calls: Calls) -> None:
+def test_leave_a_room(browser: Client, pushes: Pushes) -> None:
     client_id, proof = connection()
     response = browser.post("/room/lobby/leave/", {"client_id": client_id, "proof": proof})
     assert response.json() == {"left": True}
-    assert calls == [("leave_group", (client_id, "room:lobby"), {})]
+    assert pushes.operations == [Operation("leave_group", client_id, "room:lobby")]
 
 
-def test_send_to_a_room(browser: Client, calls: Calls) -> None:
+def test_send_to_a_room(browser: Client, pushes: Pushes) -> None:
     assert browser.post("/room/lobby/send/", {"text": "hi all"}).json() == {"sent": True}
-    assert calls == [
-        (
-            "send_to_group",
-            ("room:lobby", {"type": "room.message", "room": "lobby", "user": "alice", "text": "hi all"}),
-            {},
-        )
-    ]
+    pushes.assert_sent(
+        to_group="room:lobby",
+        data={"type": "room.message", "room": "lobby", "user": "alice", "text": "hi all"},
+    )
     assert browser.post("/room/lobby/send/", {"text": ""}).status_code == 400
-    assert len(calls) == 1
+    assert len(pushes.sent) == 1
 
 
 # -- (e) a saved note is pushed to its owner -------------------------------------------------------------
 
 
 def test_saving_a_note_pushes_it_on_commit(
-    browser: Client, alice: User, calls: Calls, django_capture_on_commit_callbacks: Any
+    browser: Client, alice: User, pushes: Pushes, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = browser.post("/notes/", {"text": "buy milk"})
     assert response.status_code == 201
-    assert calls == []  # not before the commit
+    pushes.assert_nothing_sent()  # not before the commit
     for callback in callbacks:
         callback()
     note_id = response.json()["id"]
-    assert calls == [
-        (
-            "send_to_uid",
-            (alice.pk, {"type": "note.saved", "id": note_id, "text": "buy milk", "created": True}),
-            {},
+    assert pushes.sent == [
+        Sent(
+            "uid",
+            (str(alice.pk),),
+            {"type": "note.saved", "id": note_id, "text": "buy milk", "created": True},
         )
     ]
 
 
 def test_a_rolled_back_note_is_not_pushed(
-    alice: User, calls: Calls, django_capture_on_commit_callbacks: Any
+    alice: User, pushes: Pushes, django_capture_on_commit_callbacks: Any
 ) -> None:
     from demo_project.demo.models import Note
 
@@ -377,20 +355,20 @@ def test_a_rolled_back_note_is_not_pushed(
         Note.objects.create(owner=alice, text="never")
         raise RuntimeError("rolled back")
     assert callbacks == []
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
-def test_an_invalid_note_is_refused(browser: Client, calls: Calls) -> None:
+def test_an_invalid_note_is_refused(browser: Client, pushes: Pushes) -> None:
     response = browser.post("/notes/", {"text": ""})
     assert response.status_code == 400
-    assert calls == []
+    pushes.assert_nothing_sent()
 
 
 # -- messages from pages ---------------------------------------------------------------------------------
 
 
-def test_a_pages_message_is_echoed_to_its_connection(db: None, calls: Calls) -> None:
+def test_a_pages_message_is_echoed_to_its_connection(db: None, pushes: Pushes) -> None:
     client_id = new_client_id(new_node_id())
     message_received.send(sender=None, client_id=client_id, uid="1", data={"text": "ping?"})
     echo = {"type": "echo", "uid": "1", "data": {"text": "ping?"}}
-    assert calls == [("send_to_client", (client_id, echo), {})]
+    assert pushes.sent == [Sent("client", (client_id,), echo)]

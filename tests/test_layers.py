@@ -14,7 +14,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pushapp"
 
 #: Lowest first. A module may import modules of its own layer or below; patterns are fnmatch-style.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["pushapp", "protocol", "exceptions", "names", "conf", "signals", "registry", "wire"]),
+    (
+        "foundation",
+        ["pushapp", "protocol", "exceptions", "names", "conf", "signals", "registry", "wire", "capture"],
+    ),
     ("configuration", ["layer", "tokens", "loops", "telemetry"]),
     (
         "plumbing",
@@ -32,12 +35,14 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats", "metrics"]),
-    ("server", ["servers", "servers.*", "hub", "hub.*", "auth"]),
+    ("server", ["servers", "servers.*", "hub", "hub.*", "auth", "subscriptions"]),
     (
         "edges",
         [
             "consumer",
             "asgi",
+            "testing",
+            "httpapi",
             "views",
             "urls",
             "forms",

@@ -1,7 +1,8 @@
-"""Endpoints other services call over HTTP, authenticated by the shared ``X-Demo-Key`` header.
+"""The bike lock provider's callback, authenticated by the shared ``X-Demo-Key`` header.
 
-They are what GatewayWorker's articles describe: a business system (here: curl, or a bike lock's
-provider) posts over HTTP, and the user's web pages get the news over their WebSocket.
+It is what GatewayWorker's articles describe: a third party calls a URL of its own design, and the
+rider's web pages get the news over their WebSocket. Services of your own push through pushapp's HTTP
+API instead (``POST /pushapp/api/`` with the same key, see settings.py and docs/http-api.md).
 """
 
 import json
@@ -15,7 +16,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from pushapp import gateway
-from pushapp.exceptions import InvalidUid
 
 from .models import BikeOrder
 
@@ -41,22 +41,6 @@ def _body(request: HttpRequest) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-@csrf_exempt  # called by services holding the key, not by browsers holding a session
-@require_POST
-def notify(request: HttpRequest) -> JsonResponse:
-    """``{"uid": "1", "message": "…"}``: push the message to every page of that user (or list of users)."""
-    if not _key_ok(request):
-        return _error(403, "bad_key", "Send the shared secret in the X-Demo-Key header.")
-    data = _body(request)
-    if data is None or "uid" not in data or not isinstance(data.get("message"), str) or not data["message"]:
-        return _error(400, "invalid", 'Post {"uid": …, "message": "…"} as JSON or as a form.')
-    try:
-        gateway.send_to_uid(data["uid"], {"type": "notify", "message": data["message"]})
-    except InvalidUid as err:
-        return _error(400, "bad_uid", str(err))
-    return JsonResponse({"sent": True})
 
 
 @csrf_exempt  # called by the lock's provider, not by browsers

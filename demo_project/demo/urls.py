@@ -12,6 +12,5 @@ urlpatterns = [
     path("room/<slug:name>/join/", views.room_join, name="room_join"),
     path("room/<slug:name>/leave/", views.room_leave, name="room_leave"),
     path("room/<slug:name>/send/", views.room_send, name="room_send"),
-    path("api/notify/", api.notify, name="api_notify"),
     path("api/bike/callback/", api.bike_callback, name="bike_callback"),
 ]

@@ -43,7 +43,7 @@ def index(request: UserRequest) -> HttpResponse:
             "notes": Note.objects.filter(owner=request.user)[:5],
             "note_form": NoteForm(),
             "api_key": api_key(),  # shown in the curl examples: this is a demo
-            "notify_url": request.build_absolute_uri(reverse("demo:api_notify")),
+            "api_url": request.build_absolute_uri(reverse("pushapp:api")),
             "callback_url": request.build_absolute_uri(reverse("demo:bike_callback")),
         },
     )

@@ -282,7 +282,8 @@ class Hub:
             return
         targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
         if targets:
-            await self.deliver(targets, push_payload(wire.payload_of(message)))
+            payload = wire.payload_of(message)
+            await self.deliver(targets, payload if message.get("f") else push_payload(payload))
 
     async def _deliver_stored(self, stream: str, epoch: str, entry: Entry) -> None:
         targets = stream_targets(self.registry, stream, entry.exclude)

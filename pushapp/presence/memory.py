@@ -15,9 +15,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from ..loops import LocalNode, local_nodes
 from ..protocol import dumps
-from ..registry import Connection
+from ..registry import Connection, Registry
 from ..twins import target_loop
-from .base import Backend, NodeInfo
+from . import events
+from .base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -113,7 +114,47 @@ def _reader(read: Callable[..., R]) -> tuple[Callable[..., R], Callable[..., Any
     return sync_read, aread
 
 
+class MemoryWriter(Writer):
+    """Writes nothing (reads look at the registries) but counts, for the presence events."""
+
+    def __init__(self, counts: events.Counts, node_id: str) -> None:
+        self.counts = counts
+        self.node = node_id
+        self.emitter = events.Emitter()
+
+    def _count(self, deltas: list[str]) -> None:
+        self.emitter.emit(self.counts.apply(self.node, deltas))
+
+    async def stop(self) -> None:
+        self.emitter.emit(self.counts.release(self.node))
+        await self.emitter.drain()
+
+    async def connected(self, conn: Connection) -> None:
+        self._count(events.connected(conn))
+
+    async def disconnected(self, conn: Connection, uid: str | None, groups: list[str]) -> None:
+        self._count(events.disconnected(uid, groups))
+
+    async def joined(self, conn: Connection, group: str) -> None:
+        self._count(events.joined(conn, group))
+
+    async def left(self, conn: Connection, group: str) -> None:
+        self._count(events.left(conn, group))
+
+    async def bound(self, conn: Connection, old_uid: str | None) -> None:
+        self._count(events.bound(conn, old_uid))
+
+    async def ungrouped(self, group: str, conns: list[Connection]) -> None:
+        self._count(events.ungrouped(group, conns))
+
+
 class MemoryBackend(Backend):
+    def __init__(self) -> None:
+        self.counts = events.Counts()
+
+    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> Writer:
+        return MemoryWriter(self.counts, node_id)
+
     is_online, ais_online = _reader(_is_online)
     uid_of, auid_of = _reader(_uid_of)
     uid_client_ids, auid_client_ids = _reader(_uid_client_ids)

@@ -6,6 +6,8 @@
 --   P.."n:"..N..":s"     HASH  client id -> session JSON (only non-empty sessions)
 --   P.."n:"..N..":uids"  SET   uids bound on N;   P.."n:"..N..":u:"..sha1(uid)   SET client ids
 --   P.."n:"..N..":groups" SET  groups joined on N; P.."n:"..N..":g:"..sha1(group) SET client ids
+--   P.."n:"..N..":e"     HASH  presence-event field -> N's connections counted for it
+--   P.."e"               HASH  presence-event field -> the count over every node
 -- A node is live while its heartbeat is younger than the TTL; queries read live nodes only, so a
 -- crashed process vanishes from every answer after at most TTL seconds, before its keys are reaped.
 local op, P, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -22,11 +24,48 @@ local function is_live(n)
   return score and tonumber(score) >= now - ttl
 end
 
-local function drop(n)
+-- Presence events (pushapp/presence/events.py): each argument is "+" or "-" and a field; a delta that
+-- takes the cluster's count from 0 to 1 or from 1 to 0 is a transition, returned to exactly one caller.
+local EVENTS = P .. 'e'
+local function count(n, first, out)
+  -- A node that is not registered (reaped after a stall, or Redis lost everything) counts nothing: its
+  -- next heartbeat tells it to register again, and it counts its whole state then.
+  if not redis.call('ZSCORE', NODES, n) then return out end
+  for i = first, #ARGV do
+    local sign, field = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2)
+    if sign == '+' then
+      redis.call('HINCRBY', nk(n, 'e'), field, 1)
+      if redis.call('HINCRBY', EVENTS, field, 1) == 1 then out[#out + 1] = ARGV[i] end
+    elseif tonumber(redis.call('HGET', nk(n, 'e'), field) or '0') > 0 then  -- n counted it
+      if redis.call('HINCRBY', nk(n, 'e'), field, -1) <= 0 then redis.call('HDEL', nk(n, 'e'), field) end
+      if redis.call('HINCRBY', EVENTS, field, -1) <= 0 then
+        redis.call('HDEL', EVENTS, field)
+        out[#out + 1] = ARGV[i]
+      end
+    end
+  end
+  return out
+end
+
+-- Take node n's counts out of the cluster's: the "-" transitions of its uids and memberships.
+local function release(n, out)
+  local counts = redis.call('HGETALL', nk(n, 'e'))
+  for i = 1, #counts, 2 do
+    if redis.call('HINCRBY', EVENTS, counts[i], -tonumber(counts[i + 1])) <= 0 then
+      redis.call('HDEL', EVENTS, counts[i])
+      out[#out + 1] = '-' .. counts[i]
+    end
+  end
+  redis.call('DEL', nk(n, 'e'))
+end
+
+local function drop(n, out)
+  release(n, out)
   for _, uid in ipairs(redis.call('SMEMBERS', nk(n, 'uids'))) do redis.call('DEL', ukey(n, uid)) end
   for _, group in ipairs(redis.call('SMEMBERS', nk(n, 'groups'))) do redis.call('DEL', gkey(n, group)) end
   redis.call('DEL', nk(n, 'uids'), nk(n, 'groups'), nk(n, 'c'), nk(n, 's'), nk(n, 'i'))
   redis.call('ZREM', NODES, n)
+  return out
 end
 
 -- Client ids of a group on node n ("" means every client of n).
@@ -44,24 +83,29 @@ local function uids_of(n, cids, seen, out)
 end
 
 if op == 'heartbeat' then
-  -- ARGV[4] node, ARGV[5..] info field/value pairs. Returns 0 when the node's data is gone (Redis lost
-  -- it, or the node was reaped after a stall): the node must then register everything again.
+  -- ARGV[4] node, ARGV[5..] info field/value pairs. Returns {known, transitions}: known is 0 when the
+  -- node's data is gone (Redis lost it, or the node was reaped after a stall) and the node must register
+  -- everything again; transitions are those of the dead nodes this call reaped.
   local n = ARGV[4]
   local known = redis.call('EXISTS', nk(n, 'i'))
   if known == 1 then
     redis.call('ZADD', NODES, now, n)
     redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
   end
-  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', '(' .. (now - ttl))) do drop(dead) end
-  return known
+  local gone = {}
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', '(' .. (now - ttl))) do drop(dead, gone) end
+  return {known, gone}
 elseif op == 'register' then
   local n = ARGV[4]
   redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
   redis.call('ZADD', NODES, now, n)
   return 1
 elseif op == 'drop' then
-  drop(ARGV[4])
-  return 1
+  -- returns the transitions of the node's counts
+  return drop(ARGV[4], {})
+elseif op == 'count' then
+  -- ARGV[4] node, ARGV[5..] deltas; returns the transitions
+  return count(ARGV[4], 5, {})
 elseif op == 'is_online' then
   local cid = ARGV[4]
   local n = string.sub(cid, 1, 16)

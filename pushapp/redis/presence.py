@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 from channels_redis.utils import decode_hosts
 
 from ..conf import push_settings
+from ..presence import events
 from ..presence.base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 from ..protocol import dumps
 from ..registry import Connection, Registry
@@ -203,6 +204,8 @@ class RedisWriter(Writer):
         self.info = info
         self.on_lost = on_lost
         self._queue: list[tuple[Any, ...]] = []
+        self._deltas: list[str] = []  # presence-event deltas, counted by the script with the batch
+        self.emitter = events.Emitter()
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._resync = True  # the first batch registers the node
@@ -232,9 +235,10 @@ class RedisWriter(Writer):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await self._call("drop", self.node)
+            self.emitter.emit(_decode(await self._call("drop", self.node)))
         except Exception:
             logger.warning("pushapp: could not remove presence of %s; it expires on its own", self.node)
+        await self.emitter.drain()
 
     async def resync(self) -> None:
         self._resync = True
@@ -242,9 +246,10 @@ class RedisWriter(Writer):
 
     # -- the queue -------------------------------------------------------------------------------------
 
-    async def _commit(self, commands: list[tuple[Any, ...]]) -> None:
-        """Queue ``commands`` and wait until the batch holding them is written."""
+    async def _commit(self, commands: list[tuple[Any, ...]], deltas: list[str] | None = None) -> None:
+        """Queue ``commands`` and presence-event ``deltas``; wait until the batch holding them is written."""
         self._queue += commands
+        self._deltas += deltas or ()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
@@ -255,15 +260,20 @@ class RedisWriter(Writer):
             await self._wake.wait()
             self._wake.clear()
             commands, self._queue = self._queue, []
+            deltas, self._deltas = self._deltas, []
             waiters, self._waiters = self._waiters, []
             try:
                 if self._resync:
                     await self._write_everything()
-                elif commands:
+                elif commands or deltas:
                     pipe = self.client.pipeline(transaction=False)
                     for command in commands:
                         pipe.execute_command(*command)
-                    await pipe.execute()
+                    if deltas:
+                        await self._call("count", self.node, *deltas, client=pipe)
+                    results = await pipe.execute()
+                    if deltas:
+                        self.emitter.emit(_decode(results[-1]))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -278,18 +288,25 @@ class RedisWriter(Writer):
         """Replace this node's keys with the hub's state, atomically (MULTI/EXEC)."""
         pipe = self.client.pipeline(transaction=True)
         await self._call("drop", self.node, client=pipe)
+        deltas: list[str] = []
         for conn in self.registry:
             for command in self._connection_commands(conn):
                 pipe.execute_command(*command)
+            deltas += events.connected(conn)
         await self._call("register", self.node, *self.info(), client=pipe)
-        await pipe.execute()
+        await self._call("count", self.node, *deltas, client=pipe)
+        results = await pipe.execute()
         self._resync = False
+        # Dropped and counted again in one transaction: only uids that came or went in between changed.
+        self.emitter.emit(events.net(_decode(results[0]) + _decode(results[-1])))
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(push_settings.PRESENCE_TTL / 3)
             try:
-                if not await self._call("heartbeat", self.node, *self.info()):
+                known, reaped = _decode(await self._call("heartbeat", self.node, *self.info()))
+                self.emitter.emit(reaped)  # the counts of dead nodes this heartbeat reaped
+                if not known:
                     logger.warning("pushapp: presence of %s was lost (Redis restart?); resyncing", self.node)
                     self._resync = True
                     await self.on_lost()  # a layer keeping groups in Redis lost them too
@@ -336,7 +353,7 @@ class RedisWriter(Writer):
         return commands
 
     async def connected(self, conn: Connection) -> None:
-        await self._commit(self._connection_commands(conn))
+        await self._commit(self._connection_commands(conn), events.connected(conn))
 
     async def disconnected(self, conn: Connection, uid: str | None, groups: list[str]) -> None:
         commands: list[tuple[Any, ...]] = [
@@ -347,13 +364,13 @@ class RedisWriter(Writer):
             commands += self._unbind_commands(conn.client_id, uid)
         for group in groups:
             commands += self._leave_commands(conn.client_id, group)
-        await self._commit(commands)
+        await self._commit(commands, events.disconnected(uid, groups))
 
     async def joined(self, conn: Connection, group: str) -> None:
-        await self._commit(self._join_commands(conn, group))
+        await self._commit(self._join_commands(conn, group), events.joined(conn, group))
 
     async def left(self, conn: Connection, group: str) -> None:
-        await self._commit(self._leave_commands(conn.client_id, group))
+        await self._commit(self._leave_commands(conn.client_id, group), events.left(conn, group))
 
     async def bound(self, conn: Connection, old_uid: str | None) -> None:
         commands: list[tuple[Any, ...]] = [("HSET", self._key("c"), conn.client_id, conn.uid or "")]
@@ -364,7 +381,7 @@ class RedisWriter(Writer):
                 ("SADD", self._key("u:" + _sha1(conn.uid)), conn.client_id),
                 ("SADD", self._key("uids"), conn.uid),
             ]
-        await self._commit(commands)
+        await self._commit(commands, events.bound(conn, old_uid))
 
     async def session_changed(self, conn: Connection) -> None:
         if conn.session:
@@ -373,4 +390,7 @@ class RedisWriter(Writer):
             await self._commit([("HDEL", self._key("s"), conn.client_id)])
 
     async def ungrouped(self, group: str, conns: list[Connection]) -> None:
-        await self._commit([("DEL", self._key("g:" + _sha1(group))), ("SREM", self._key("groups"), group)])
+        await self._commit(
+            [("DEL", self._key("g:" + _sha1(group))), ("SREM", self._key("groups"), group)],
+            events.ungrouped(group, conns),
+        )

@@ -582,3 +582,44 @@ test("recovery: a reload of the page sends the positions the last page saw", () 
   elsewhere.sockets[0].open();
   assert.equal(elsewhere.sockets[0].frames()[0].recover, undefined);
 });
+
+test("subscribe: sent once welcomed, answered by events, asked again after a reconnect, forgotten when refused", async () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const events = [];
+  ["subscribed", "unsubscribed", "presence", "error"].forEach((name) => client.on(name, (d) => events.push([name, JSON.parse(JSON.stringify(d))])));
+  client.subscribe("room:1").subscribe("secret");
+  let socket = env.sockets[0];
+  socket.open();
+  socket.welcome();
+  assert.deepEqual(socket.frames().slice(1), [{ type: "subscribe", group: "room:1" }, { type: "subscribe", group: "secret" }]);
+  socket.receive({ type: "subscribed", group: "room:1" });
+  socket.receive({ type: "error", code: "subscribe_refused", detail: "staff only", group: "secret" });
+  socket.receive({ type: "presence", group: "room:1", event: "join", uid: "8" });
+  socket.receive({ type: "push", data: { type: "presence", group: "forged" } });
+  assert.deepEqual(events, [
+    ["subscribed", { group: "room:1" }],
+    ["error", { code: "subscribe_refused", detail: "staff only", group: "secret" }],
+    ["presence", { group: "room:1", event: "join", uid: "8" }],
+  ]);
+  socket.serverClose(1012);
+  await env.clock.tick(60000);
+  socket = env.sockets[1];
+  socket.open();
+  socket.welcome();
+  assert.deepEqual(socket.frames().slice(1), [{ type: "subscribe", group: "room:1" }]);
+  client.unsubscribe("room:1");
+  assert.deepEqual(socket.frames().slice(2), [{ type: "unsubscribe", group: "room:1" }]);
+  socket.receive({ type: "unsubscribed", group: "room:1" });
+  assert.deepEqual(events.at(-1), ["unsubscribed", { group: "room:1" }]);
+});
+
+test("subscribe() in a welcome listener is sent once", () => {
+  const env = load();
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  client.on("welcome", () => client.subscribe("room:1"));
+  const socket = env.sockets[0];
+  socket.open();
+  socket.welcome();
+  assert.deepEqual(socket.frames().slice(1), [{ type: "subscribe", group: "room:1" }]);
+});

@@ -18,3 +18,16 @@ def wait_until(check: Callable[[], T], what: str, timeout: float = 15.0, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {timeout}s")
         time.sleep(interval)
+
+
+async def await_until(check: Callable[[], T], what: str, timeout: float = 5.0, interval: float = 0.01) -> T:
+    """:func:`wait_until` for async tests: polls without blocking the event loop that does the work."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if value := check():
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        await asyncio.sleep(interval)

@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  const EVENTS = ["message", "welcome", "open", "close", "error", "recovered", "missed"];
+  const EVENTS = ["message", "welcome", "open", "close", "error", "recovered", "missed", "subscribed", "unsubscribed", "presence"];
   const POSITIONS_KEY = "pushapp.positions:";
 
   /* sessionStorage survives a reload of the tab, not the tab itself; absent or refused (privacy modes),
@@ -94,6 +94,7 @@
       this._reconnectAt = null; // set by a "reconnect" frame: the server's time for the next attempt
       this._positions = this._loadPositions();
       this._welcomeStreams = {};
+      this._subscriptions = new Set(); // groups asked for with subscribe(): asked again on every welcome
       if (!o.lazy) this.connect();
     }
 
@@ -141,6 +142,22 @@
       if (!this.connected) return false;
       this._ws.send(JSON.stringify({ type: "message", data: data }));
       return true;
+    }
+
+    /*
+     * Ask to join a group (the server's AUTHORIZE_SUBSCRIBE decides): "subscribed" or an "error" with
+     * code "subscribe_refused" follows. Kept across reconnects, until unsubscribe() or a refusal.
+     */
+    subscribe(group) {
+      this._subscriptions.add(group);
+      if (this.connected) this._ws.send(JSON.stringify({ type: "subscribe", group: group }));
+      return this;
+    }
+
+    unsubscribe(group) {
+      this._subscriptions.delete(group);
+      if (this.connected) this._ws.send(JSON.stringify({ type: "unsubscribe", group: group }));
+      return this;
     }
 
     /* Fetch a fresh token from tokenUrl now; it is used by the next (re)connect. */
@@ -241,6 +258,7 @@
         else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
         return;
       }
+      if (this._serverFrame(data)) return;
       if (!this._envelope) {
         // ENVELOPE off (GatewayWorker-style bare frames): pushes and server frames share one namespace.
         if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
@@ -264,6 +282,21 @@
       this._reconnectAt = Date.now() + (delay > 0 ? delay * 1000 : 0);
     }
 
+    /* Subscription answers and presence frames (both modes); true when data was one. */
+    _serverFrame(data) {
+      if (isFrame(data, "subscribed") || isFrame(data, "unsubscribed")) {
+        this._emit(data.type, { group: data.group });
+      } else if (isFrame(data, "presence")) {
+        this._emit("presence", { group: data.group, event: data.event, uid: data.uid });
+      } else if (isFrame(data, "error") && data.group !== undefined) {
+        if (data.code === "subscribe_refused" || data.code === "bad_group") this._subscriptions.delete(data.group);
+        this._emit("error", { code: data.code, detail: data.detail, group: data.group });
+      } else {
+        return false;
+      }
+      return true;
+    }
+
     _welcome(frame) {
       this._envelope = frame.envelope !== false;
       this._welcomeStreams = frame.streams || {};
@@ -281,6 +314,8 @@
       this.connected = true;
       this._attempt = 0;
       this._startHeartbeat();
+      // Before the listeners run: a subscribe() in a welcome listener is then sent once.
+      this._subscriptions.forEach((group) => this._ws.send(JSON.stringify({ type: "subscribe", group: group })));
       this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
     }
 

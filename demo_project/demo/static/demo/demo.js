@@ -32,6 +32,8 @@
   });
   client.on("error", (error) => { console.warn("pushapp error", error); });
   client.on("message", log);
+  // Rooms announce who comes and goes (PRESENCE_FRAMES in settings.py): one line per user, not per tab.
+  client.on("presence", (p) => log(p.uid + (p.event === "join" ? " joined " : " left ") + p.group));
 
   // A page reload would drop the connection (and the push being waited for): post with fetch instead.
   document.querySelectorAll("form[data-fetch]").forEach((form) => {
