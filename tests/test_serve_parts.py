@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -134,3 +135,22 @@ def test_a_reload_whose_new_workers_fail_keeps_the_old_ones() -> None:
         assert supervised.stop() == 0
     supervised.wait_for(r"worker 0 pid \d+ exited \(exit code 0\)")
     supervised.wait_for(r"pushserve: stopped")
+
+
+def test_pushserve_refuses_bad_options_and_a_port_it_cannot_listen_on() -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--workers"):
+        call_command("pushserve", "--workers", "0", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="--drain"):
+        call_command("pushserve", "--drain", "-1", stdout=StringIO(), stderr=StringIO())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match="cannot listen"):
+            call_command(
+                "pushserve", "--workers", "1", "--port", str(port), stdout=StringIO(), stderr=StringIO()
+            )

@@ -25,7 +25,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: the cores)"
+            "--workers", type=int, default=_cores(), help="worker processes (default: the cores it may use)"
         )
         parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any free one)")
@@ -83,6 +83,14 @@ class Command(BaseCommand):
             worker_command(options["drain"], service, bind, worker_options),
         )
         sys.exit(supervisor.run())
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's or taskset's share), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _address(sock: socket.socket) -> str:
