@@ -367,3 +367,39 @@ def test_a_reload_loses_nothing_pushed_with_history_on(serve: Serve, config: Pro
         assert follower.moves == 1
         assert follower.recovered == [{f"uid:{follower.uid}": True}]
         follower.socket.close()
+
+
+def test_ctrl_c_drains_once_workers_leave_sigint_to_the_supervisor(
+    serve: Serve, config: ProcessConfig
+) -> None:
+    server = serve(workers=2, drain=1)
+    workers = processes(config, 2)
+    for pid in [server.pid, *(p["pid"] for p in workers)]:  # what Ctrl-C does: the whole process group
+        os.kill(pid, signal.SIGINT)
+    assert server.wait() == 0
+    log = server.output()
+    assert "pushserve: SIGINT: draining 2 workers" in log
+    assert log.count(": draining 0 connections over 1.0 s") == 2
+    assert "second SIGTERM" not in log  # SIGINT reached each worker only as the supervisor's SIGTERM
+    assert pushstats(config)["processes"] == []
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(serve: Serve, config: ProcessConfig) -> None:
+    server = serve(workers=2, drain=1)
+    pids = [p["pid"] for p in processes(config, 2)]
+    server.kill()  # SIGKILL: nothing relays; Linux sends each worker SIGTERM (PR_SET_PDEATHSIG)
+
+    def all_gone() -> bool:
+        return not any(_alive(pid) for pid in pids)
+
+    wait_until(all_gone, "the orphaned workers to exit", timeout=30)
+    wait_until(lambda: pushstats(config)["processes"] == [], "their presence removed")
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that is gone (init reaps it soon)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
