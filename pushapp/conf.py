@@ -28,6 +28,10 @@ def _path(value: Any) -> str:
     return str(value).lstrip("/")
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -101,6 +105,37 @@ SETTINGS: dict[str, Setting] = {
         dict,
         'Streams that keep history, for recovery: {"uid"|"group"|"all": {"size": n, "ttl": seconds}}.',
     ),
+    "MAX_PUSH_SIZE": Setting(
+        16 * 1024 * 1024,
+        (int,),
+        int,
+        "Largest push, in bytes once encoded; a bigger send raises PayloadTooLarge.",
+    ),
+    "MAX_UNAUTHENTICATED": Setting(
+        1000,
+        (int,),
+        int,
+        "Connections of one server process that may wait to authenticate at once (else 4006).",
+    ),
+    "MAX_UNAUTHENTICATED_PER_IP": Setting(50, (int,), int, "Of those, from one IP address (else 4006)."),
+    "MAX_CONNECTIONS_PER_IP": Setting(
+        None,
+        (int, type(None)),
+        _optional_int,
+        "Authenticated connections of one server process from one IP (None: any).",
+    ),
+    "MAX_CONNECTIONS_PER_UID": Setting(
+        None,
+        (int, type(None)),
+        _optional_int,
+        "Connections of one uid in the whole cluster (None: any), else 4006.",
+    ),
+    "CLIENT_FRAMES_PER_SECOND": Setting(
+        20,
+        _NUMBER,
+        float,
+        "Frames a client may send per second, in bursts of twice that (0: any), else 4007.",
+    ),
     "MAX_BUFFERED_BYTES": Setting(
         4 * 1024 * 1024,
         (int,),
@@ -171,6 +206,12 @@ class PushappSettings:
     PRESENCE_REDIS_URL: str | None
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
+    MAX_PUSH_SIZE: int
+    MAX_UNAUTHENTICATED: int
+    MAX_UNAUTHENTICATED_PER_IP: int
+    MAX_CONNECTIONS_PER_IP: int | None
+    MAX_CONNECTIONS_PER_UID: int | None
+    CLIENT_FRAMES_PER_SECOND: float
     ENVELOPE: bool
     METRICS_TOKEN: str | None
     METRICS_ALLOWED_IPS: list[str]

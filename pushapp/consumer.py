@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from . import telemetry
 from .auth import get_authenticator
+from .codes import CloseCode
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .history.base import Position
 from .hub import Hub, get_hub
-from .protocol import PONG, CloseCode, close_event, error_frame
+from .limits import FrameRate, client_ip, gate, report
+from .presence import get_backend
+from .protocol import PONG, close_event, error_frame
 from .registry import Connection
-from .servers import sink_type
+from .servers import Sink, sink_type
 from .signals import client_connected, client_disconnected, dispatch, message_received
 from .subscriptions import SUBSCRIBE, UNSUBSCRIBE
 from .subscriptions import handle as handle_subscription
 from .tokens import Identity
+
+logger = logging.getLogger(__name__)
 
 Receive = Any
 Send = Any
@@ -39,13 +45,14 @@ class _Closed(Exception):
 
 
 def handshake_credentials(scope: dict[str, Any]) -> tuple[str | None, str | None]:
-    """A token offered during the handshake, and the subprotocol to accept."""
-    offered = scope.get("subprotocols") or []
+    """A token offered during the handshake, and the subprotocol to accept: ``pushapp`` only if the
+    client offered it (accepting one it did not offer fails the handshake)."""
+    offered = [value for value in scope.get("subprotocols") or [] if isinstance(value, str)]
+    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
     for value in offered:
         if value.startswith(TOKEN_SUBPROTOCOL_PREFIX):
             # ":" is not allowed in a subprotocol name; the client sends "~" instead.
-            return value[len(TOKEN_SUBPROTOCOL_PREFIX) :].replace("~", ":"), SUBPROTOCOL
-    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
+            return value[len(TOKEN_SUBPROTOCOL_PREFIX) :].replace("~", ":"), subprotocol
     if push_settings.ALLOW_QUERY_TOKEN:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if query.get("token"):
@@ -79,6 +86,14 @@ def recover_positions(value: object) -> dict[str, Position] | None:
     return positions
 
 
+async def _uid_is_full(uid: str | None) -> bool:
+    """Whether ``uid`` already has ``MAX_CONNECTIONS_PER_UID`` connections in the cluster."""
+    limit = push_settings.MAX_CONNECTIONS_PER_UID
+    if limit is None or uid is None:
+        return False
+    return len((await get_backend().auid_client_ids([uid]))[0]) >= limit
+
+
 def _too_big(text: str, limit: int) -> bool:
     return len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8")) > limit)
 
@@ -93,12 +108,50 @@ class PushConsumer:
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         kind, handle = sink_type(send)
         kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
+        ip = client_ip(scope)
+        refused = gate.enter_unauthenticated(ip)
+        if refused is not None:
+            report(refused, f"a connection from {ip}")
+            await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+            return
         try:
             identity, recover = await self._authenticate(scope, receive, send, token)
         except _Closed:
             return
-        hub = await get_hub()
-        conn = await hub.connect(hub.sink(kind), handle, identity, recover)
+        finally:
+            gate.leave_unauthenticated(ip)
+        refused = gate.enter(ip)
+        if refused is not None:
+            report(refused, f"a connection from {ip}")
+            await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+            return
+        try:
+            await self._connected(scope, receive, kind, handle, identity, recover)
+        finally:
+            gate.leave(ip)
+
+    async def _connected(
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        kind: type[Sink],
+        handle: Any,
+        identity: Identity,
+        recover: dict[str, Position] | None,
+    ) -> None:
+        try:
+            if await _uid_is_full(identity.uid):
+                report("connections_per_uid", f"uid {identity.uid!r}")
+                await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+                return
+            hub = await get_hub()
+            conn = await hub.connect(hub.sink(kind), handle, identity, recover)
+        except Exception:
+            # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
+            report("unavailable", "the channel layer or presence cannot be reached")
+            logger.debug("pushapp: registering a connection failed", exc_info=True)
+            await kind.abort(handle, CloseCode.TRY_AGAIN_LATER)
+            return
         try:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
@@ -153,6 +206,7 @@ class PushConsumer:
 
     async def _serve(self, hub: Hub, conn: Connection, receive: Receive, scope: dict[str, Any]) -> None:
         max_size = push_settings.MAX_FRAME_SIZE
+        rate = FrameRate()
         while True:
             event = await receive()
             if event["type"] != "websocket.receive":
@@ -160,6 +214,10 @@ class PushConsumer:
             conn.last_seen = time.monotonic()
             if conn not in hub.registry:
                 continue  # closed by the server; the disconnect event follows
+            if not rate.take():
+                report("frame_rate", f"client {conn.client_id} sends too fast")
+                await hub.close(conn, CloseCode.RATE_LIMITED)
+                continue
             text = event.get("text")
             if text is None:
                 await hub.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))

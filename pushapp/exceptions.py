@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .protocol import CloseCode
+from .codes import CloseCode
 
 
 class PushappError(Exception):
@@ -50,3 +50,15 @@ class AsyncContextError(PushappError, RuntimeError):
 class SubscriptionRefused(PushappError):
     """Raised by an ``AUTHORIZE_SUBSCRIBE`` function to refuse a subscription; the message is the reason
     the client reads in its error frame."""
+
+
+class PayloadTooLarge(PushappError, ValueError):
+    """A push is bigger than ``MAX_PUSH_SIZE`` once encoded."""
+
+
+class RedisUnavailable(PushappError):
+    """A send could not be made: Redis is unreachable (docs/deployment.md, "Redis outages")."""
+
+
+class PresenceUnavailable(PushappError):
+    """Presence could not be written: its Redis is unreachable. A new connection is refused with 1013."""

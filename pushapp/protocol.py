@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import IntEnum
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .conf import push_settings
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes the server uses; the JS client decides from them whether to reconnect."""
-
-    NORMAL = 1000
-    MESSAGE_TOO_BIG = 1009
-    SERVICE_RESTART = 1012
-    HEARTBEAT_TIMEOUT = 4000
-    AUTH_FAILED = 4001
-    TOKEN_EXPIRED = 4002
-    AUTH_TIMEOUT = 4003
-    DESTROYED = 4004
-    TOO_SLOW = 4005
-    TRY_AGAIN_LATER = 1013
-
+from .exceptions import PayloadTooLarge
 
 #: The answer to a client's ``ping``.
 PONG = '{"type":"pong"}'
@@ -42,10 +26,20 @@ def dumps(value: Any) -> str:
 
 
 def encode_payload(data: Any) -> Payload:
-    """Encode what Django code pushes, once per send: bytes as is, anything else (a str too) as JSON."""
+    """Encode what Django code pushes, once per send: bytes as is, anything else (a str too) as JSON.
+    Bigger than ``MAX_PUSH_SIZE``: :class:`~pushapp.exceptions.PayloadTooLarge`, at the call."""
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return None, bytes(data)
-    return dumps(data), None
+        payload: Payload = None, bytes(data)
+        size = len(payload[1] or b"")
+    else:
+        text = dumps(data)
+        payload = text, None
+        size = len(text) if len(text) * 4 <= push_settings.MAX_PUSH_SIZE else len(text.encode("utf-8"))
+    if size > push_settings.MAX_PUSH_SIZE:
+        raise PayloadTooLarge(
+            f"a push of {size} bytes is over PUSHAPP['MAX_PUSH_SIZE'] ({push_settings.MAX_PUSH_SIZE})"
+        )
+    return payload
 
 
 def push_frame(

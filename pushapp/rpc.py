@@ -14,6 +14,7 @@ from .conf import push_settings
 from .layer import ChannelLayer
 from .names import hub_channel, node_of, reply_channel
 from .perloop import PerLoop, wait_until_receiving
+from .presence import get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,24 @@ class Caller:
         """Run ``op`` on the hub that owns ``client_id`` and return its answer; None if it does not
         answer in time."""
         request_id = str(next(self._ids))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[request_id] = future
-        channel = hub_channel(node_of(client_id))
+        node = node_of(client_id)
+        channel = hub_channel(node)
+        alive = asyncio.ensure_future(_node_alive(node))
         started = time.perf_counter()
         try:
             await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
-            return await asyncio.wait_for(future, push_settings.CONTROL_TIMEOUT)
+            # Asked at once, beside the call: a client id of a server that is gone gets its answer now,
+            # not after CONTROL_TIMEOUT.
+            deadline = loop.time() + push_settings.CONTROL_TIMEOUT
+            done, _ = await asyncio.wait(
+                {future, alive}, timeout=push_settings.CONTROL_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+            if future not in done and alive in done and alive.result() is False:
+                return None
+            return await asyncio.wait_for(future, max(deadline - loop.time(), 0))
         except TimeoutError:
             logger.warning(
                 "pushapp: no answer from %s to %r on %s; treating the client as offline",
@@ -53,6 +65,7 @@ class Caller:
             )
             return None
         finally:
+            alive.cancel()
             self._pending.pop(request_id, None)
             telemetry.stats.control_calls.observe(time.perf_counter() - started)
 
@@ -72,6 +85,14 @@ class Caller:
             future = self._pending.get(message.get("i", ""))
             if future is not None and not future.done():
                 future.set_result(message.get("v"))
+
+
+async def _node_alive(node: str) -> bool | None:
+    """Whether presence knows server process ``node`` as alive; None when it cannot tell."""
+    try:
+        return await get_backend().anode_alive(node)
+    except Exception:
+        return None
 
 
 _callers: PerLoop[Caller] = PerLoop()

@@ -92,10 +92,27 @@ async def test_a_client_that_does_not_read_is_closed_4005_and_counted() -> None:
     assert fast.transport.socket.sent == b""  # queued until the end of this loop iteration
     sink.flush()
     assert fast.transport.socket.sent == b"\x81\x0a0123456789\x81\x03abc"  # one write for both
-    assert (hub.counters.delivered, hub.counters.dropped) == (4, 2)
+    assert (hub.counters.delivered, hub.counters.dropped, slow.closed_with) == (4, 0, None)
+    await hub.deliver(conns, ("next", None))  # the slow one still holds 17 unsent bytes: over the limit
+    sink.flush()
+    assert (hub.counters.delivered, hub.counters.dropped, hub.counters.dropped_bytes) == (5, 1, 17 + 6)
     await asyncio.gather(*hub._background_tasks)
     assert slow.closed_with == 4005
     assert list(hub.registry.clients) == ["f" * 48]
+
+
+@override_settings(PUSHAPP={"MAX_BUFFERED_BYTES": 10})
+async def test_one_push_larger_than_the_limit_reaches_a_client_that_reads() -> None:
+    hub, sink = daphne_hub()
+    reader = FakeProtocol(FakeTransport(takes=4))  # takes a little at a time, but takes it
+    conn = Connection("r" * 48, None, sink, reader)
+    hub.registry.add(conn)
+    await hub.deliver([conn], ("x" * 50, None))
+    sink.flush()
+    reader.transport.dataBuffer, reader.transport._tempDataLen = b"", 0  # the kernel took the rest
+    await hub.deliver([conn], ("more", None))
+    sink.flush()
+    assert (reader.closed_with, hub.counters.dropped, hub.counters.delivered) == (None, 0, 2)
 
 
 @pytest.mark.parametrize("state", [2, 1])

@@ -16,7 +16,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pushapp"
 LAYERS: list[tuple[str, list[str]]] = [
     (
         "foundation",
-        ["pushapp", "protocol", "exceptions", "names", "conf", "signals", "registry", "wire", "capture"],
+        [
+            "pushapp",
+            "codes",
+            "protocol",
+            "exceptions",
+            "names",
+            "conf",
+            "signals",
+            "registry",
+            "wire",
+            "capture",
+        ],
     ),
     ("configuration", ["layer", "tokens", "loops", "telemetry"]),
     (
@@ -35,7 +46,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats", "metrics"]),
-    ("server", ["servers", "servers.*", "hub", "hub.*", "auth", "subscriptions"]),
+    ("server", ["servers", "servers.*", "hub", "hub.*", "auth", "limits", "subscriptions"]),
     (
         "edges",
         [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -10,7 +11,9 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from pushapp import gateway
-from pushapp.exceptions import InvalidUid, PushappError
+from pushapp.exceptions import InvalidUid, PushappError, RedisUnavailable
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 
 
 def pubsub_layers(url: str) -> dict[str, dict[str, object]]:
@@ -54,3 +57,29 @@ def test_flush_reports_sends_redis_did_not_take() -> None:
         with pytest.raises(PushappError, match="could not be written"):
             gateway.flush(timeout=30)
         gateway.flush(timeout=30)  # reported once
+
+
+def test_during_an_outage_sync_sends_raise_at_the_call_and_work_again_after(
+    private_redis: RedisServer,
+) -> None:
+    port = private_redis.port
+    with override_settings(CHANNEL_LAYERS=pubsub_layers(private_redis.url)):
+        gateway.send_to_uid("u", "before")
+        gateway.flush(timeout=10)
+        private_redis.stop()
+        # The first sends are queued before the sender thread finds Redis gone; once it has, sends raise.
+        raised = wait_until(lambda: _raises(lambda: gateway.send_to_uid("u", "during")), "a send to raise")
+        assert isinstance(raised, RedisUnavailable) and "unreachable" in str(raised)
+        with pytest.raises(PushappError, match="could not be written"):
+            gateway.flush(timeout=10)  # the ones queued before it was known are reported, and counted
+        private_redis.start_on(port)
+        wait_until(lambda: _raises(lambda: gateway.send_to_uid("u", "after")) is None, "sends to work again")
+        gateway.flush(timeout=10)
+
+
+def _raises(call: Callable[[], object]) -> Exception | None:
+    try:
+        call()
+    except Exception as err:
+        return err
+    return None

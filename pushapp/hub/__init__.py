@@ -7,9 +7,9 @@ paths are :mod:`pushapp.servers`, below it.
 
 from __future__ import annotations
 
+from ..codes import CloseCode
 from ..layer import get_layer
 from ..perloop import PerLoop
-from ..protocol import CloseCode
 from ..registry import Connection
 from .hub import Hub
 

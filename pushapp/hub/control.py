@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..protocol import CloseCode, Payload, push_payload
+from ..codes import CloseCode
+from ..protocol import Payload, push_payload
 from ..registry import Connection
 
 

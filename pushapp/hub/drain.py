@@ -14,7 +14,8 @@ import contextlib
 import random
 from typing import Any
 
-from ..protocol import CloseCode, reconnect_frame
+from ..codes import CloseCode
+from ..protocol import reconnect_frame
 
 
 class Drain:

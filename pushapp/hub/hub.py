@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from .. import history, loops, telemetry, wire
+from ..codes import CloseCode
 from ..conf import push_settings
 from ..history.base import Entry, Position
 from ..layer import ChannelLayer
@@ -36,7 +37,7 @@ from ..names import (
 from ..perloop import wait_until_receiving
 from ..presence import get_backend
 from ..presence.base import Writer
-from ..protocol import CloseCode, Payload, missed_frame, push_payload, stream_payload, welcome_frame
+from ..protocol import Payload, missed_frame, push_payload, stream_payload, welcome_frame
 from ..registry import Connection, Registry
 from ..servers import Counters, Sink, on_shutdown
 from ..tokens import Identity, client_proof
@@ -135,6 +136,7 @@ class Hub:
             "clients": len(self.registry),
             "delivered": self.counters.delivered,
             "dropped": self.counters.dropped,
+            "dropped_bytes": self.counters.dropped_bytes,
             "uids": len(self.registry.uids),
             "groups": len(self.registry.groups),
         }
@@ -159,24 +161,43 @@ class Hub:
         conn = Connection(new_client_id(self.node_id), identity.uid, sink, handle)
         names = [uid_layer_group(identity.uid)] if identity.uid is not None else []
         names += [group_layer_group(g) for g in identity.groups]
-        await self.membership.hold(names)
-        conn.groups.update(identity.groups)
-        await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
-        streams = history.config().streams_of(conn.uid, conn.groups)
-        if not streams:
-            await sink.send(conn, self._welcome(conn))
-            self.registry.add(conn)  # only now, so that no push can reach the connection before its welcome
+        try:
+            await self.membership.hold(names)
+            conn.groups.update(identity.groups)
+            await self.presence.connected(conn)  # before the welcome: a page that got it may ask is_online
+            streams = history.config().streams_of(conn.uid, conn.groups)
+            if not streams:
+                await sink.send(conn, self._welcome(conn))
+                self.registry.add(conn)  # only now, so that no push can reach it before its welcome
+                return conn
+            await self.welcomes.welcome(
+                conn,
+                streams,
+                recover,
+                lambda: self.registry.add(conn),
+                lambda positions: sink.send(conn, self._welcome(conn, positions)),
+                lambda payload: sink.deliver([conn], payload),
+                lambda text: sink.send(conn, text),
+            )
             return conn
-        await self.welcomes.welcome(
-            conn,
-            streams,
-            recover,
-            lambda: self.registry.add(conn),
-            lambda positions: sink.send(conn, self._welcome(conn, positions)),
-            lambda payload: sink.deliver([conn], payload),
-            lambda text: sink.send(conn, text),
-        )
-        return conn
+        except BaseException:
+            await self._undo_connect(conn, names)
+            raise
+
+    async def _undo_connect(self, conn: Connection, names: list[str]) -> None:
+        """A connect that failed half way (Redis down, the client gone) leaves nothing behind: no ghost in
+        presence, no layer group held for it."""
+        groups = list(conn.groups)
+        self.registry.remove(conn)
+        self.welcomes.forget(conn)
+        try:
+            await self.presence.disconnected(conn, conn.uid, groups)
+        except Exception:
+            logger.debug("pushapp hub %s: undoing the presence of %s failed", self.node_id, conn.client_id)
+        try:
+            await self.membership.release(names)
+        except Exception:
+            logger.debug("pushapp hub %s: leaving layer groups failed", self.node_id, exc_info=True)
 
     def _welcome(self, conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
         interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0

@@ -33,9 +33,12 @@ class LayerMembership:
         self._locks: dict[str, _NameLock] = {}
 
     async def hold(self, names: Iterable[str]) -> None:
-        """One more local holder of each name; returns once the channel is in every one of them."""
+        """One more local holder of each name; returns once the channel is in every one of them. Counted
+        first, so that if joining fails (Redis is down) releasing the same names undoes exactly this."""
+        names = list(names)
         for name in names:
             self._refs[name] = self._refs.get(name, 0) + 1
+        for name in names:
             if name not in self.joined:
                 await self._sync(name)
 

@@ -136,6 +136,10 @@ class Backend:
     async def aall_group_members(self, uids: bool) -> dict[str, list[str]]:
         raise NotImplementedError
 
+    async def anode_alive(self, node_id: str) -> bool:
+        """Whether the server process ``node_id`` is alive (its heartbeat is fresh)."""
+        raise NotImplementedError
+
     def nodes(self) -> list[NodeInfo]:
         raise NotImplementedError
 

@@ -166,3 +166,6 @@ class MemoryBackend(Backend):
     all_groups, aall_groups = _reader(_all_groups)
     all_group_members, aall_group_members = _reader(_all_group_members)
     nodes, anodes = _reader(_nodes)
+
+    async def anode_alive(self, node_id: str) -> bool:
+        return any(node.node_id == node_id for node in local_nodes())

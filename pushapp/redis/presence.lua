@@ -196,6 +196,9 @@ elseif op == 'all_group_members' then
   local out = {}
   for _, group in ipairs(groups) do out[#out + 1] = group; out[#out + 1] = index[group].list end
   return out
+elseif op == 'node_alive' then
+  if is_live(ARGV[4]) then return 1 end
+  return 0
 elseif op == 'nodes' then
   -- flat list: node, seconds since its heartbeat, {info field/value pairs}, ... (delivered and dropped
   -- are as of the last heartbeat)

@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 from channels_redis.utils import decode_hosts
 
 from ..conf import push_settings
+from ..exceptions import PresenceUnavailable
 from ..presence import events
 from ..presence.base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 from ..protocol import dumps
@@ -154,6 +155,9 @@ class RedisBackend(Backend):
     async def aall_group_members(self, uids: bool) -> dict[str, list[str]]:
         return _members(await self._acall("all_group_members", "uids" if uids else "cids"))
 
+    async def anode_alive(self, node_id: str) -> bool:
+        return bool(await self._acall("node_alive", node_id))
+
     def nodes(self) -> list[NodeInfo]:
         return _nodes(self._call("nodes"))
 
@@ -206,7 +210,7 @@ class RedisWriter(Writer):
         self._queue: list[tuple[Any, ...]] = []
         self._deltas: list[str] = []  # presence-event deltas, counted by the script with the batch
         self.emitter = events.Emitter()
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[tuple[asyncio.Future[None], bool]] = []  # and whether it is strict
         self._wake = asyncio.Event()
         self._resync = True  # the first batch registers the node
         self._tasks: list[asyncio.Task[None]] = []
@@ -242,16 +246,19 @@ class RedisWriter(Writer):
 
     async def resync(self) -> None:
         self._resync = True
-        await self._commit([])
+        await self._commit([], strict=True)
 
     # -- the queue -------------------------------------------------------------------------------------
 
-    async def _commit(self, commands: list[tuple[Any, ...]], deltas: list[str] | None = None) -> None:
-        """Queue ``commands`` and presence-event ``deltas``; wait until the batch holding them is written."""
+    async def _commit(
+        self, commands: list[tuple[Any, ...]], deltas: list[str] | None = None, strict: bool = False
+    ) -> None:
+        """Queue ``commands`` and presence-event ``deltas``; wait until the batch holding them is written.
+        ``strict``: raise :class:`PresenceUnavailable` if it could not be (else the resync repairs it)."""
         self._queue += commands
         self._deltas += deltas or ()
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((waiter, strict))
         self._wake.set()
         await waiter
 
@@ -276,11 +283,19 @@ class RedisWriter(Writer):
                         self.emitter.emit(_decode(results[-1]))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Redis is away: the hub keeps serving; the next heartbeat writes everything again.
-                logger.warning("pushapp: presence write failed; will resync", exc_info=True)
+            except Exception as err:
+                # Redis is away: the hub keeps serving; the next heartbeat writes everything again. A new
+                # connection waiting on this batch is told (it is refused with 1013, and undone).
+                logger.warning("pushapp: presence write failed; will resync: %s", err)
                 self._resync = True
-            for waiter in waiters:
+                for waiter, strict in waiters:
+                    if not waiter.done():
+                        if strict:
+                            waiter.set_exception(PresenceUnavailable(str(err)))
+                        else:
+                            waiter.set_result(None)
+                continue
+            for waiter, _ in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
 
@@ -353,7 +368,8 @@ class RedisWriter(Writer):
         return commands
 
     async def connected(self, conn: Connection) -> None:
-        await self._commit(self._connection_commands(conn), events.connected(conn))
+        """Raises :class:`PresenceUnavailable` when Redis did not take it: the connection is refused."""
+        await self._commit(self._connection_commands(conn), events.connected(conn), strict=True)
 
     async def disconnected(self, conn: Connection, uid: str | None, groups: list[str]) -> None:
         commands: list[tuple[Any, ...]] = [

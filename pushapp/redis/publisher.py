@@ -18,7 +18,7 @@ from typing import Any
 from channels_redis.utils import _consistent_hash, decode_hosts
 
 from .. import history, telemetry
-from ..exceptions import PushappError
+from ..exceptions import PushappError, RedisUnavailable
 from ..wire import Op
 from .clients import sync_client
 from .history import SCRIPT, RedisHistory
@@ -76,6 +76,8 @@ class DirectPublisher:
         self._scripts = [client.register_script(SCRIPT) for client in self.clients]
         self._busy = 0  # operations taken by the sender thread and not yet written
         self._failed = 0
+        self.lost = 0  # sends that never reached Redis, since the start (each was logged)
+        self._down: str | None = None  # why the last batch failed, until one succeeds
         self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
         _publishers.add(self)
 
@@ -91,6 +93,8 @@ class DirectPublisher:
                 items.append((shard, None, backend.append_args(name, message, limits, self.serialize)))
             else:
                 items.append((shard, channel, self.serialize(message)))
+        if self._down is not None:
+            self._check_back(items[0][0] if items else 0)
         with self._cond:
             if self._owner != os.getpid():
                 self._start()
@@ -98,6 +102,15 @@ class DirectPublisher:
                 self._cond.wait()
             self._queue.extend(items)
             self._cond.notify_all()
+
+    def _check_back(self, shard: int) -> None:
+        """Redis failed the last batch: ask it (one PING, retried for a moment) before queueing more, and
+        raise here, at the call, while it is still away, instead of failing later in the background."""
+        try:
+            self.clients[shard].ping()
+        except Exception as err:
+            raise RedisUnavailable(f"Redis is unreachable, the send was not made: {self._down}") from err
+        self._down = None
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every queued send is written; raise if any could not be since the last flush."""
@@ -133,11 +146,15 @@ class DirectPublisher:
                         pipes[shard].publish(channel, data)
                 for pipe in pipes.values():
                     pipe.execute()
-            except Exception:
-                logger.exception("pushapp: %d sends could not be written to Redis", len(batch))
+            except Exception as err:
+                logger.error("pushapp: %d sends could not be written to Redis: %s", len(batch), err)
                 with self._cond:
                     self._failed += len(batch)
-                telemetry.stats.sync_send_failures += len(batch)
+                    self.lost += len(batch)
+                    telemetry.stats.sync_send_failures += len(batch)
+                    self._down = str(err)
+            else:
+                self._down = None
             with self._cond:
                 self._busy = 0
                 self._cond.notify_all()

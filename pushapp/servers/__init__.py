@@ -9,7 +9,7 @@ from . import daphne
 from .asgi import AsgiSink
 from .base import Counters, OnSlow, Sink
 
-__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "sink_type"]
+__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "reject", "sink_type"]
 
 
 def sink_type(send: Any) -> tuple[type[Sink], Any]:
@@ -21,3 +21,9 @@ def sink_type(send: Any) -> tuple[type[Sink], Any]:
 
 
 on_shutdown = daphne.on_shutdown
+
+
+async def reject(send: Any, status: int) -> None:
+    """Refuse a WebSocket handshake: with HTTP ``status`` on daphne, 403 on servers that only deny."""
+    if not daphne.reject(send, status):
+        await send({"type": "websocket.close"})

@@ -19,6 +19,7 @@ class Counters:
 
     delivered: int = 0
     dropped: int = 0
+    dropped_bytes: int = 0  # of pushes lost to slow clients, what was still buffered for them included
 
 
 class Sink:
@@ -29,6 +30,11 @@ class Sink:
     def limit_frame_size(handle: Any, max_bytes: int) -> None:
         """Have the server refuse client frames over ``max_bytes`` itself, where it can (else the consumer
         checks each frame)."""
+
+    @staticmethod
+    async def abort(handle: Any, code: int) -> None:
+        """Close a connection the hub does not hold (refused, or its registration failed) with ``code``."""
+        await handle({"type": "websocket.close", "code": int(code)})
 
     def __init__(self, counters: Counters, on_slow: OnSlow) -> None:
         self.counters = counters

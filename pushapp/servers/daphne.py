@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import telemetry
 from ..conf import push_settings
+from ..limits import report
 from ..protocol import Payload
 from ..registry import Connection
 from .base import Sink
@@ -36,6 +37,22 @@ def protocol_of(send: Any) -> Any | None:
     if type(protocol).__module__ != "daphne.ws_protocol":
         return None
     return protocol
+
+
+def reject(send: Any, status: int) -> bool:
+    """Answer a pending handshake with HTTP ``status``, as daphne's own rejection does with 403 (its ASGI
+    rejection knows no other status). False when ``send`` is not daphne's."""
+    protocol = protocol_of(send)
+    if protocol is None or not hasattr(protocol, "handshake_deferred"):
+        return False
+    from autobahn.websocket.types import ConnectionDeny
+
+    protocol.handshake_deferred.errback(
+        ConnectionDeny(code=status, reason="Not Found" if status == 404 else "")
+    )
+    del protocol.handshake_deferred
+    protocol.server.protocol_disconnected(protocol)
+    return True
 
 
 def limit_message_size(handle: Any, max_bytes: int) -> None:
@@ -131,11 +148,16 @@ class DaphneSink(Sink):
 
     A burst of messages thus costs one system call per connection, not one per message. Every frame to
     the connection, pushes and the server's own alike, goes through the same queue and the same limit:
-    a client whose unsent bytes pass ``MAX_BUFFERED_BYTES`` is reported to ``on_slow`` (the hub closes
-    it with 4005) and what it did not take is counted as dropped: bounded memory, no silent loss.
+    a client whose unsent bytes passed ``MAX_BUFFERED_BYTES`` before this iteration's frames is reported to
+    ``on_slow`` (the hub closes it with 4005) and what it did not take is counted as dropped: bounded
+    memory, no silent loss. Measured before the write, so one large push to a client that reads is fine.
     """
 
     limit_frame_size = staticmethod(limit_message_size)
+
+    @staticmethod
+    async def abort(handle: Any, code: int) -> None:
+        close(handle, code)  # any code: the ASGI close event cannot carry 1013 on daphne
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -183,17 +205,24 @@ class DaphneSink(Sink):
                 counters.delivered -= _pushes(frames)
                 telemetry.stats.drops["closed"] += _pushes(frames)
                 continue
-            reason = "slow"
+            transport = protocol.transport
+            backlog = buffered_bytes(transport)
+            if backlog > limit:
+                # It has not taken what it was sent before: these frames, and what waits, are lost.
+                counters.delivered -= _pushes(frames)
+                counters.dropped += _pushes(frames)
+                counters.dropped_bytes += backlog + sum(map(len, frames))
+                telemetry.stats.drops["slow"] += _pushes(frames)
+                report("slow_client", f"{conn.client_id} does not read its messages ({backlog} bytes wait)")
+                self.on_slow(conn)
+                continue
             try:
-                if write(protocol.transport, frames[0] if len(frames) == 1 else b"".join(frames)) <= limit:
-                    continue
+                write(transport, frames[0] if len(frames) == 1 else b"".join(frames))
             except Exception:
-                reason = "error"
+                counters.delivered -= _pushes(frames)
+                counters.dropped += _pushes(frames)
                 logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
-            counters.dropped += _pushes(frames)
-            telemetry.stats.drops[reason] += _pushes(frames)
-            logger.warning("pushapp: closing %s: it does not read its messages", conn.client_id)
-            self.on_slow(conn)
+                telemetry.stats.drops["error"] += _pushes(frames)
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         protocol = conn.handle
