@@ -45,6 +45,12 @@ _NODE_NUMBERS = [
     ),
     ("layer_lag", "pushapp_layer_lag_seconds", "gauge", "Age of the node's last probe through the layer."),
     ("replayed", "pushapp_replayed", "counter", "Pushes replayed from history to reconnecting clients."),
+    (
+        "dropped_bytes",
+        "pushapp_dropped_bytes",
+        "counter",
+        "Bytes lost with the pushes slow clients did not take.",
+    ),
     ("started", "pushapp_node_start_time_seconds", "gauge", "When the node started (Unix time)."),
 ]
 
@@ -53,6 +59,12 @@ _NODE_LABELLED = [
     ("drops", "pushapp_dropped", "reason", "Pushes lost by the node: slow, closed or error."),
     ("closes", "pushapp_closes", "code", "Connections the node closed, by close code."),
     ("auth_failures", "pushapp_auth_failures", "reason", "Refused authentications, by reason."),
+    (
+        "refused",
+        "pushapp_refused",
+        "reason",
+        "Connections or frames refused by a limit (PUSHAPP limits), by reason.",
+    ),
     (
         "recoveries",
         "pushapp_recoveries",

@@ -16,7 +16,7 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from pushapp import telemetry
+from pushapp import limits, telemetry
 from pushapp.hub import running_hub
 from tests.support.communicators import clean_hub, connect
 
@@ -96,6 +96,7 @@ async def test_the_scrape_shows_each_node_the_totals_and_this_process() -> None:
     hub.counters.delivered = 7
     closes_before = telemetry.stats.closes["4004"]
     telemetry.stats.recoveries["recovered"] += 1  # as a reconnect with history would count it
+    limits.refused["frame_rate"] += 1  # as a client sending too fast would count it
     await hub.close(hub.registry.get(b.client_id), 4004)  # type: ignore[arg-type]
 
     def scrape() -> bytes:
@@ -116,6 +117,8 @@ async def test_the_scrape_shows_each_node_the_totals_and_this_process() -> None:
     assert got[("pushapp_closes_total", (("code", "4004"), *node))] == closes_before + 1
     recovered = got.get(("pushapp_recoveries_total", (*node, ("result", "recovered"))), 0.0)
     assert recovered == telemetry.stats.recoveries["recovered"]
+    assert got[("pushapp_refused_total", (*node, ("reason", "frame_rate")))] == limits.refused["frame_rate"]
+    assert ("pushapp_dropped_bytes_total", node) in got
     info = got[
         (
             "pushapp_node_info",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from .. import history, loops, telemetry, wire
+from .. import history, limits, loops, telemetry, wire
 from ..codes import CloseCode
 from ..conf import push_settings
 from ..history.base import Entry, Position
@@ -142,6 +142,7 @@ class Hub:
         }
         fields.update(telemetry.labels())
         fields.update(telemetry.fields())
+        fields.update({f"refused.{reason}": n for reason, n in limits.refused.items()})
         return [str(item) for pair in fields.items() for item in pair]
 
     def sink(self, kind: type[Sink]) -> Sink:
