@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .. import telemetry
+from ..codes import CloseCode
 from ..conf import push_settings
 from ..limits import report
 from ..protocol import Payload
@@ -27,6 +28,9 @@ from ..registry import Connection
 from .base import Sink
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a client closed for not reading (4005) has to read its backlog and the close frame.
+SLOW_CLOSE_SECONDS = 10.0
 
 
 def protocol_of(send: Any) -> Any | None:
@@ -226,6 +230,10 @@ class DaphneSink(Sink):
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         protocol = conn.handle
+        if code == CloseCode.TOO_SLOW:
+            # Its close frame waits behind everything it has not read: give it time to get there, so a
+            # reader that stalled and resumes learns why (memory stays bounded: nothing more is queued).
+            protocol.closeHandshakeTimeout = SLOW_CLOSE_SECONDS
         frames = self._outbox.pop(conn, [])  # pushes of this loop iteration go out first
         if message is not None:
             frames.append(encode_frame(*message))
