@@ -18,6 +18,8 @@ import struct
 from collections.abc import Callable
 from time import time as _clock  # wall clock: the producer stamps messages with time.time()
 
+from tests.support.rawws import client_frame
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEAD = 65536
 
@@ -29,23 +31,6 @@ OnMessage = Callable[["LeanWebSocket", bytes, float], None]
 
 class HandshakeError(Exception):
     """The server refused the upgrade, or closed the socket before the welcome message."""
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One masked, unfragmented client-to-server frame (clients must mask, RFC 6455 5.3)."""
-    key = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-    elif size < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
-    if not size:
-        return head + key
-    repeated = (key * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(size, "big")
-    return head + key + masked
 
 
 def upgrade_request(host: str, path: str, key: bytes, origin: str) -> bytes:

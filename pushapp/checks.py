@@ -144,7 +144,7 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         errors.append(
             Error(
                 "pushapp's metrics are configured but prometheus-client is not installed.",
-                hint='pip install "django-pushapp[metrics]"',
+                hint="pip install prometheus-client (the metrics extra of pushapp)",
                 id="pushapp.E008",
             )
         )

@@ -86,6 +86,15 @@ def recover_positions(value: object) -> dict[str, Position] | None:
     return positions
 
 
+async def _refused(reason: str | None, ip: str, kind: type[Sink], handle: Any) -> bool:
+    """Close with 4006 when the gate gave a reason to refuse (counted, logged once in a while)."""
+    if reason is None:
+        return False
+    report(reason, f"a connection from {ip}")
+    await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+    return True
+
+
 async def _uid_is_full(uid: str | None) -> bool:
     """Whether ``uid`` already has ``MAX_CONNECTIONS_PER_UID`` connections in the cluster."""
     limit = push_settings.MAX_CONNECTIONS_PER_UID
@@ -109,10 +118,7 @@ class PushConsumer:
         kind, handle = sink_type(send)
         kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
         ip = client_ip(scope)
-        refused = gate.enter_unauthenticated(ip)
-        if refused is not None:
-            report(refused, f"a connection from {ip}")
-            await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+        if await _refused(gate.enter_unauthenticated(ip), ip, kind, handle):
             return
         try:
             identity, recover = await self._authenticate(scope, receive, send, token)
@@ -120,10 +126,7 @@ class PushConsumer:
             return
         finally:
             gate.leave_unauthenticated(ip)
-        refused = gate.enter(ip)
-        if refused is not None:
-            report(refused, f"a connection from {ip}")
-            await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
+        if await _refused(gate.enter(ip), ip, kind, handle):
             return
         try:
             await self._connected(scope, receive, kind, handle, identity, recover)

@@ -44,15 +44,13 @@ from ..tokens import Identity, client_proof
 from . import control
 from .dedupe import Dedupe
 from .membership import LayerMembership
+from .probe import Probe
 from .recovery import Welcomes
 from .report import push_report, report_loop
 from .streams import StreamOrder, stream_targets
+from .sweep import sweep
 
 logger = logging.getLogger(__name__)
-
-#: Seconds between probes of the hub's own layer group, and how long one may take to come back.
-PROBE_INTERVAL = 1.0
-PROBE_TIMEOUT = 2.0
 
 
 class Hub:
@@ -85,20 +83,20 @@ class Hub:
             wire.PROBE: self._on_probe,
             wire.REPORT: self._on_report,
         }
-        self._probe_group = probe_layer_group(self.node_id)
-        self._probe = 0  # the sequence number of the last probe sent
-        self._probe_back = 0  # and of the last one that came back
-        self._probe_sent_at = 0.0  # when the last one was sent (monotonic): its trip is the layer lag
+        self._probe = Probe(
+            layer, probe_layer_group(self.node_id), self.membership.rejoin, self._heal, self.node_id
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"pushapp-hub-{self.node_id}"))
-        self._tasks.append(asyncio.create_task(self._sweep_loop(), name=f"pushapp-sweep-{self.node_id}"))
+        sweeping = sweep(self.registry, self.layer, self.close, self.membership.rejoin)
+        self._tasks.append(asyncio.create_task(sweeping, name=f"pushapp-sweep-{self.node_id}"))
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening)
-        await self.membership.hold([ALL_GROUP, self._probe_group])
-        self._tasks.append(asyncio.create_task(self._probe_loop(), name=f"pushapp-probe-{self.node_id}"))
+        await self.membership.hold([ALL_GROUP, self._probe.group])
+        self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
         self.presence = get_backend().writer(
             self.node_id, self.registry, self.info_pairs, self.membership.rejoin
         )
@@ -370,48 +368,7 @@ class Hub:
         self._listening.set()
 
     async def _on_probe(self, message: wire.Probe) -> None:
-        self._probe_back = max(self._probe_back, message.get("i", 0))
-        if message.get("i") == self._probe:
-            telemetry.stats.layer_lag = time.monotonic() - self._probe_sent_at
-
-    async def _probe_loop(self) -> None:
-        """Notice when this hub's subscriptions or group memberships are lost (Redis restarted, a
-        connection dropped): rejoin until a probe comes back, then heal what was missed meanwhile."""
-        down = False
-        while True:
-            await asyncio.sleep(PROBE_INTERVAL)
-            self._probe += 1
-            if await self._probed(self._probe):
-                if down:
-                    logger.warning("pushapp hub %s: the channel layer delivers again; healing", self.node_id)
-                    down = not await self._heal()  # if Redis is not quite back, try again next round
-                continue
-            if not down:
-                logger.warning("pushapp hub %s: the channel layer does not deliver; rejoining", self.node_id)
-                down = True
-            try:
-                await self.membership.rejoin()
-            except Exception:
-                logger.debug("pushapp hub %s: rejoining failed", self.node_id, exc_info=True)
-
-    async def _probed(self, sequence: int) -> bool:
-        """Whether probe ``sequence`` comes back within PROBE_TIMEOUT (a late one, behind a busy loop,
-        counts: only a lost one means the layer lost us)."""
-        deadline = time.monotonic() + PROBE_TIMEOUT
-        self._probe_sent_at = time.monotonic()
-        try:
-            await self.layer.group_send(self._probe_group, wire.probe(sequence))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            return False
-        while self._probe_back < sequence:
-            if time.monotonic() > deadline:
-                for _ in range(10):  # the loop may just have woken from a stall: let it read first
-                    await asyncio.sleep(0)
-                return self._probe_back >= sequence
-            await asyncio.sleep(0.02)
-        return True
+        self._probe.received(message)
 
     async def _heal(self) -> bool:
         """Deliver from the history what this hub missed, and tell every connection that pushes without
@@ -445,21 +402,3 @@ class Hub:
         task = asyncio.ensure_future(coroutine)
         self._background_tasks.add(task)  # keep a reference until done, or it may be collected
         task.add_done_callback(self._background_tasks.discard)
-
-    # -- timers ------------------------------------------------------------------------------------
-
-    async def _sweep_loop(self) -> None:
-        """Close silent connections (the heartbeat) and keep layer groups from expiring."""
-        refreshed = time.monotonic()
-        while True:
-            interval = push_settings.PING_INTERVAL
-            limit = push_settings.PING_NOT_RESPONSE_LIMIT
-            await asyncio.sleep(max(interval / 2, 0.05) if interval and limit else 5.0)
-            now = time.monotonic()
-            if interval and limit:
-                for conn in self.registry.silent_since(now - interval * limit):
-                    await self.close(conn, CloseCode.HEARTBEAT_TIMEOUT)
-            expiry = getattr(self.layer, "group_expiry", None)
-            if expiry and now - refreshed > expiry / 2:
-                refreshed = now
-                await self.membership.rejoin()

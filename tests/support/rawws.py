@@ -10,6 +10,23 @@ import struct
 from urllib.parse import urlsplit
 
 
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked, unfragmented client-to-server frame (clients must mask, RFC 6455 5.3)."""
+    key = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+    elif size < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+    if not size:
+        return head + key
+    repeated = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(size, "big")
+    return head + key + masked
+
+
 class RawSocket:
     def __init__(
         self, url: str, headers: dict[str, str] | None = None, receive_buffer: int | None = None
@@ -56,18 +73,8 @@ class RawSocket:
         return data
 
     def send_text(self, text: str | bytes, opcode: int = 0x1) -> None:
-        """One masked frame (``text`` as is when bytes: invalid UTF-8 is the caller's business)."""
-        body = text.encode("utf-8") if isinstance(text, str) else text
-        mask = os.urandom(4)
-        size = len(body)
-        if size < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-        elif size < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
-        self.sock.sendall(head + mask + masked)
+        """One frame (``text`` as is when bytes: invalid UTF-8 is the caller's business)."""
+        self.sock.sendall(client_frame(opcode, text.encode("utf-8") if isinstance(text, str) else text))
 
     def frame(self) -> tuple[int, bytes]:
         """The next frame from the server: its opcode and payload."""

@@ -1,0 +1,86 @@
+"""pushapp as users get it: the sdist and the wheel built with ``python -m build``, the wheel installed
+(with the redis extra) into a fresh virtualenv, and a project there that uses what must ship in it: the
+JS client, the template tag, the Lua scripts. Nothing of the checkout is on that path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+CHECK = r"""
+import sys
+from pathlib import Path
+
+import django
+from django.conf import settings
+
+settings.configure(
+    INSTALLED_APPS=["django.contrib.staticfiles", "pushapp"],
+    STATIC_URL="/static/",
+    ROOT_URLCONF="pushapp.urls",
+    SECRET_KEY="package-test",
+    TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                "CONFIG": {"hosts": [sys.argv[1]]}}},
+)
+django.setup()
+import pushapp
+from django.contrib.staticfiles import finders
+from django.template import Context, Template
+from django.test import RequestFactory
+
+from pushapp.presence import get_backend
+from pushapp.history import get_history
+
+assert "site-packages" in pushapp.__file__ and not pushapp.__file__.startswith(sys.argv[2]), pushapp.__file__
+script = finders.find("pushapp/pushapp.js")
+assert script and "PushappClient" in Path(script).read_text(), script
+
+
+class User:
+    pk = 7
+    is_authenticated = True
+
+
+request = RequestFactory().get("/")
+request.user = User()
+html = Template("{% load pushapp %}{% pushapp_script %}").render(Context({"request": request}))
+assert 'src="/static/pushapp/pushapp.js"' in html and "data-token=" in html, html
+assert get_backend().all_uids() == []  # presence.lua, shipped, run by Redis
+print("ok", pushapp.__file__)
+"""
+
+
+def test_the_built_wheel_installs_and_works_on_its_own(tmp_path: Path, redis_url: str) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheels, sdists = list(dist.glob("pushapp-*.whl")), list(dist.glob("pushapp-*.tar.gz"))
+    assert len(wheels) == len(sdists) == 1, list(dist.iterdir())
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"{wheels[0]}[redis]"], check=True, env=env, cwd=tmp_path
+    )
+    result = subprocess.run(
+        [str(python), "-c", CHECK, redis_url, str(REPO_ROOT)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok "), result.stdout
