@@ -10,7 +10,6 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -33,6 +32,10 @@ def staff_only(view: View) -> View:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user: Any = request.user
         if not user.is_authenticated:
+            # Imported here: django.contrib.auth's views load its models, and pushapp.urls must not
+            # need django.contrib.auth installed.
+            from django.contrib.auth.views import redirect_to_login
+
             return redirect_to_login(request.get_full_path())
         if not (user.is_active and user.is_staff):
             raise PermissionDenied("The pushapp dashboard is for staff.")
