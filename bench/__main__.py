@@ -16,7 +16,7 @@ from types import FrameType
 
 from bench import orchestrate, report
 from bench.lifetime import raise_nofile_limit
-from bench.options import DEFAULT_OUT, SERVERS, SYSTEMS, WORKLOADS, Options
+from bench.options import DEFAULT_OUT, EXTRA_WORKLOADS, HISTORY, SERVERS, SYSTEMS, WORKLOADS, Options
 
 
 def _int_list(text: str) -> list[int]:
@@ -37,7 +37,13 @@ def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
 def parse_options(argv: list[str]) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
-    parser.add_argument("--only", type=_names(WORKLOADS), help=f"comma-separated: {','.join(WORKLOADS)}")
+    every = WORKLOADS + EXTRA_WORKLOADS
+    parser.add_argument("--only", type=_names(every), help=f"comma-separated: {','.join(every)}")
+    parser.add_argument(
+        "--history", choices=HISTORY, help='pushapp with PUSHAPP["HISTORY"] off (default), on, or both'
+    )
+    parser.add_argument("--duration", type=float, help="seconds of the soak (default 600)")
+    parser.add_argument("--soak-connections", type=int, help="connections held by the soak (default 2000)")
     parser.add_argument("--systems", type=_names(SYSTEMS), help="comma-separated: pushapp,baseline")
     parser.add_argument("--n", type=_int_list, help="connection counts, e.g. 1000,5000,10000")
     parser.add_argument("--throughput-n", type=_int_list, help="the N of workload b (default 1000,5000)")
@@ -63,6 +69,9 @@ def parse_options(argv: list[str]) -> Options:
         ("client_processes", args.clients),
         ("repeats", args.repeats),
         ("out", args.out),
+        ("history", args.history),
+        ("duration", args.duration),
+        ("soak_connections", args.soak_connections),
     ):
         if value is not None:
             setattr(options, name, value)

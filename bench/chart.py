@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-COLORS = {"pushapp": "#1f77b4", "baseline": "#d62728"}
+COLORS = {"pushapp": "#1f77b4", "baseline": "#d62728", "pushapp+history": "#2ca02c"}
 
 
 def _series(results: dict[str, Any], workload: str, key: str) -> dict[str, dict[str, float]]:
@@ -30,7 +30,7 @@ def _unicast(results: dict[str, Any]) -> dict[str, dict[str, float]]:
 def _sync(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     series: dict[str, dict[str, float]] = {}
     for system, modes in (results.get("sync") or {}).items():
-        if system in ("pushapp", "baseline"):
+        if system in COLORS:
             series[system] = {mode: r["us_per_call"] for mode, r in modes.items() if "us_per_call" in r}
     return series
 

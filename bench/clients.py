@@ -11,8 +11,10 @@ to read the send time. Receipt times are ``time.time()`` when the bytes were rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import random
 import sys
 import threading
 import time
@@ -21,9 +23,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.childio import error_reply, reply_stream, write_reply
-from bench.lean_ws import HandshakeError, LeanWebSocket
+from bench.lean_ws import HandshakeError, LeanWebSocket, OnMessage
 from bench.lifetime import die_with_parent, raise_nofile_limit
-from bench.payload import enveloped_prefix, run_prefix, sent_at
+from bench.payload import data_prefix, enveloped_prefix, in_stream_envelope, run_prefix, sent_at
 
 ORIGIN = "http://127.0.0.1"  # the servers sit behind AllowedHostsOriginValidator
 PUSHAPP_PATH = "/ws/push/"
@@ -42,6 +44,7 @@ class Sink:
         of ``count`` sends round-robin over uids ``0..uids-1``, its share of them."""
         self.prefix = run_prefix(run)
         self.enveloped = enveloped_prefix(run)
+        self.data = data_prefix(run)
         self.per_conn = per_conn
         self.unicast = unicast
         self.latency = latency
@@ -60,7 +63,11 @@ class Sink:
         return count // uids + (1 if index < count % uids else 0)
 
     def on_message(self, conn: LeanWebSocket, payload: bytes, now: float) -> None:
-        if not payload.startswith(self.prefix) and not payload.startswith(self.enveloped):
+        if (
+            not payload.startswith(self.prefix)
+            and not payload.startswith(self.enveloped)
+            and not in_stream_envelope(payload, self.data)
+        ):
             self.foreign += 1
             return
         conn.received += 1
@@ -79,6 +86,8 @@ class Clients:
     def __init__(self) -> None:
         self.sink = Sink()
         self.conns: list[LeanWebSocket] = []
+        self._churners: list[asyncio.Task[None]] = []
+        self.churn_stats = {"reconnects": 0, "failures": 0, "deliveries": 0}
 
     async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         op = command["op"]
@@ -92,6 +101,10 @@ class Clients:
             return self.collect()
         if op == "close":
             return await self.close(float(command.get("timeout", 10.0)))
+        if op == "churn_start":
+            return self.churn_start(command)
+        if op == "churn_stop":
+            return await self.churn_stop()
         if op == "ping":
             return {"pong": True}
         raise ValueError(f"unknown command {op!r}")
@@ -133,7 +146,62 @@ class Clients:
             "seconds": time.monotonic() - started,
         }
 
-    async def _open(self, system: str, port: int, group: str, index: int, token: str | None) -> LeanWebSocket:
+    def churn_start(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Connections ``start..stop-1`` that each live about ``lifetime`` seconds and reconnect, until
+        ``churn_stop``: the soak's churn. Kept apart from ``conns``: what they miss while reconnecting is
+        not a loss, so they are counted apart too."""
+        system, port, group = command["system"], int(command["port"]), command["group"]
+        indices = range(int(command["start"]), int(command["stop"]))
+        tokens = _tokens(system, indices, group)
+        lifetime = float(command["lifetime"])
+        self._churners = [
+            asyncio.ensure_future(self._churn(system, port, group, i, tokens.get(i), lifetime))
+            for i in indices
+        ]
+        return {"churners": len(indices)}
+
+    async def _churn(
+        self, system: str, port: int, group: str, index: int, token: str | None, life: float
+    ) -> None:
+        rng = random.Random(index)
+        stats = self.churn_stats
+
+        def count(conn: LeanWebSocket, payload: bytes, now: float) -> None:
+            stats["deliveries"] += 1
+
+        await asyncio.sleep(rng.uniform(0, life))  # spread the reconnects out
+        while True:
+            try:
+                conn = await asyncio.wait_for(self._open(system, port, group, index, token, count), 30.0)
+            except (OSError, HandshakeError, TimeoutError):
+                stats["failures"] += 1
+                await asyncio.sleep(life)
+                continue
+            stats["reconnects"] += 1
+            try:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * life)
+                conn.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(conn.closed), 10.0)
+            finally:
+                conn.abort()
+
+    async def churn_stop(self) -> dict[str, Any]:
+        for task in self._churners:
+            task.cancel()
+        await asyncio.gather(*self._churners, return_exceptions=True)
+        self._churners = []
+        return dict(self.churn_stats)
+
+    async def _open(
+        self,
+        system: str,
+        port: int,
+        group: str,
+        index: int,
+        token: str | None,
+        on_message: OnMessage | None = None,
+    ) -> LeanWebSocket:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         closed: asyncio.Future[None] = loop.create_future()
@@ -145,7 +213,9 @@ class Clients:
             first = None
         host = f"127.0.0.1:{port}"
         transport, conn = await loop.create_connection(
-            lambda: LeanWebSocket(index, host, path, ORIGIN, first, self.sink.on_message, opened, closed),
+            lambda: LeanWebSocket(
+                index, host, path, ORIGIN, first, on_message or self.sink.on_message, opened, closed
+            ),
             "127.0.0.1",
             port,
         )

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import sysinfo, workloads
+from bench import soak, sysinfo, workloads
 from bench.gclog import Pause, charge, read_pauses
 from bench.options import Options
 from bench.pool import ClientPool
@@ -30,6 +30,8 @@ Say = Callable[[str], None]
 SYNC_TIMEOUT = 900.0
 PROFILED_FANOUTS = 30  # a fan-out takes milliseconds: sample many of them
 LOG_TAIL = 4000
+#: The workloads run at each N of ``options.ns`` by :func:`_stages`.
+STAGED = {"fanout", "throughput", "unicast", "memory", "presence"}
 
 
 def _tail(path: Path) -> str:
@@ -50,10 +52,12 @@ def run(options: Options, say: Say) -> dict[str, Any]:
     started = time.monotonic()
     try:
         if set(options.only) - {"sync"}:
-            for system in options.systems:
+            for key, system, history in options.variants():
+                if options.only == ["soak"] and system != "pushapp":
+                    continue  # the soak watches pushapp's server
                 with RedisServer() as redis:
                     try:
-                        results["systems"][system] = run_system(system, redis.url, options, say)
+                        results["systems"][key] = run_system(system, redis.url, options, say, history)
                     finally:
                         kill_all()  # before Redis goes: servers would log its loss
         if "sync" in options.only:
@@ -66,11 +70,14 @@ def run(options: Options, say: Say) -> dict[str, Any]:
     return results
 
 
-def run_system(system: str, redis_url: str, options: Options, say: Say) -> dict[str, Any]:
-    environment = Environment(redis_url, system, options.layer, options.out / "logs")
+def run_system(
+    system: str, redis_url: str, options: Options, say: Say, history: bool = False
+) -> dict[str, Any]:
+    environment = Environment(redis_url, system, options.layer, options.out / "logs", history)
     out: dict[str, Any] = {
         "server": options.server,
         "layer": options.layer,
+        "history": history,
         "stages": [],
         "fanout": [],
         "throughput": [],
@@ -78,6 +85,8 @@ def run_system(system: str, redis_url: str, options: Options, say: Say) -> dict[
         "unicast": None,
         "presence": None,
         "profile": None,
+        "recovery": None,
+        "soak": None,
         "error": None,
     }
     server: Server | None = None
@@ -91,7 +100,14 @@ def run_system(system: str, redis_url: str, options: Options, say: Say) -> dict[
         producer.wait_ready()
         rig = Rig(system, server, producer, pool, options)
         rss_without = _warm_up(rig)
-        _stages(rig, out, rss_without, say)
+        if set(options.only) & STAGED:
+            _stages(rig, out, rss_without, say)
+        if history:
+            out["recovery"] = recovery = workloads.recovery(rig)
+            say(f"[{system}+history] recovery of {recovery['missed']} missed pushes: {recovery['p50_ms']} ms")
+        if "soak" in options.only and system == "pushapp":
+            rig.pool.close()
+            out["soak"] = soak.soak(rig, say)
     except (ChildError, OSError, RuntimeError) as err:
         out["error"] = str(err)
         if server is not None:
@@ -221,16 +237,16 @@ def sync_costs(redis_url: str, options: Options, say: Say) -> dict[str, Any]:
     """Workload e in fresh processes (one per system and context), so each counts only its own connections;
     plus the floor: one blocking PUBLISH round trip with plain redis-py."""
     results: dict[str, Any] = {}
-    for system in options.systems:
-        environment = Environment(redis_url, system, options.layer, options.out / "logs")
+    for key, system, history in options.variants():
+        environment = Environment(redis_url, system, options.layer, options.out / "logs", history)
         if system == "pushapp":
             calls, connection_calls = options.sync_calls, options.sync_connection_calls
         else:
             calls = connection_calls = options.baseline_sync_calls
-        results[system] = {}
+        results[key] = {}
         for mode in MODES:
-            say(f"[{system}] sync helper from a {mode}: {calls} timed calls, {connection_calls} in all")
-            results[system][mode] = _sync_process(environment, mode, calls, connection_calls)
+            say(f"[{key}] sync helper from a {mode}: {calls} timed calls, {connection_calls} in all")
+            results[key][mode] = _sync_process(environment, mode, calls, connection_calls)
     floor = Environment(redis_url, options.systems[0], options.layer, options.out / "logs")
     results[FLOOR] = _sync_process(floor, FLOOR, options.sync_calls, 0)
     return results

@@ -4,7 +4,7 @@
 Clients recognise a run by the prefix ``{"r":<run>,`` (a bytes comparison, no JSON parsing), so a late
 message from an earlier run is never counted; they parse the JSON only when they need ``t``. pushapp
 sends the message, a str, as the data of its push envelope, ``{"type":"push","data":"{\"r\":…"}``:
-clients recognise that prefix too.
+clients recognise that prefix too, and with history on, the envelope that carries a stream position first.
 """
 
 from __future__ import annotations
@@ -21,9 +21,27 @@ def run_prefix(run: int) -> bytes:
     return f'{{"r":{run},'.encode("ascii")
 
 
+def data_prefix(run: int) -> bytes:
+    """The run prefix as it starts the ``data`` of a pushapp envelope: the message JSON-escaped."""
+    return json.dumps(run_prefix(run).decode("ascii")).encode("ascii")[:-1]
+
+
 def enveloped_prefix(run: int) -> bytes:
     """The run prefix as it starts a pushapp push envelope (the message JSON-escaped in ``data``)."""
-    return b'{"type":"push","data":' + json.dumps(run_prefix(run).decode("ascii")).encode("ascii")[:-1]
+    return b'{"type":"push","data":' + data_prefix(run)
+
+
+STREAM_ENVELOPE = b'{"type":"push","stream":'
+_DATA_KEY = b',"data":'
+
+
+def in_stream_envelope(payload: bytes, data: bytes) -> bool:
+    """Whether ``payload`` is a push on a stream with history (its position before ``data``) whose data
+    starts with ``data``."""
+    if not payload.startswith(STREAM_ENVELOPE):
+        return False
+    at = payload.find(_DATA_KEY)
+    return at > 0 and payload.startswith(data, at + len(_DATA_KEY))
 
 
 def sent_at(payload: bytes) -> float:

@@ -124,6 +124,31 @@ class ClientPool:
             complete=complete,
         )
 
+    def churn_start(self, start: int, count: int, port: int, group: str, lifetime: float) -> None:
+        """Connections ``start..start+count-1``, dealt to the processes, that reconnect continuously."""
+        share, extra = divmod(count, len(self.children))
+        commands = []
+        for number in range(len(self.children)):
+            stop = start + share + (1 if number < extra else 0)
+            commands.append(
+                {
+                    "op": "churn_start",
+                    "system": self.system,
+                    "port": port,
+                    "group": group,
+                    "start": start,
+                    "stop": stop,
+                    "lifetime": lifetime,
+                }
+            )
+            start = stop
+        self._all(commands, CALL_TIMEOUT)
+
+    def churn_stop(self) -> dict[str, int]:
+        """Stop the churn; reconnects, failed reconnects and deliveries to the churning connections."""
+        replies = self._all([{"op": "churn_stop"}] * len(self.children), CALL_TIMEOUT)
+        return {key: sum(int(r[key]) for r in replies) for key in ("reconnects", "failures", "deliveries")}
+
     def close(self, timeout: float = 10.0) -> None:
         with contextlib.suppress(ChildError):
             self._all([{"op": "close", "timeout": timeout}] * len(self.children), timeout + CALL_TIMEOUT)

@@ -62,6 +62,7 @@ class Environment:
     system: str
     layer: str = "pubsub"
     log_dir: Path = REPO_ROOT / "bench" / "results" / "logs"
+    history: bool = False  # pushapp with PUSHAPP["HISTORY"] (bench/settings_pushapp.py)
 
     def env(self, role: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -76,11 +77,14 @@ class Environment:
             PYTHONUNBUFFERED="1",
             PYTHONPATH=str(REPO_ROOT),
         )
+        if self.history:
+            env["BENCH_HISTORY"] = "1"
         return env
 
     def log(self, role: str) -> IO[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"{self.system}-{role}.log", "wb")
+        name = f"{self.system}{'-history' if self.history else ''}-{role}.log"
+        return open(self.log_dir / name, "wb")
 
 
 def spawn(
@@ -138,12 +142,17 @@ class Child:
             raise ChildError(f"{self.name} has exited; see {self.log_path}") from None
 
     def reply(self, timeout: float) -> dict[str, Any]:
+        reply = self.poll(timeout)
+        if reply is None:
+            raise ChildError(f"{self.name} did not answer within {timeout:.0f}s; see {self.log_path}")
+        return reply
+
+    def poll(self, timeout: float) -> dict[str, Any] | None:
+        """The reply, or None if none came within ``timeout`` (a long command still running)."""
         try:
             line = self._replies.get(timeout=timeout)
         except queue.Empty:
-            raise ChildError(
-                f"{self.name} did not answer within {timeout:.0f}s; see {self.log_path}"
-            ) from None
+            return None
         if line is None:
             raise ChildError(f"{self.name} exited (code {self.process.wait()}); see {self.log_path}")
         reply: dict[str, Any] = json.loads(line)

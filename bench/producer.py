@@ -1,9 +1,9 @@
 """The producer: plain sync Django code in its own process, pushing the way each system is used.
 
 ``python -m bench.producer <pushapp|baseline>`` with that system's settings. Commands are JSON lines on
-stdin (``fanout``, ``burst``, ``unicast``, ``presence``), one reply line each. Every message carries
-``time.time()`` taken just before its send call, so clients measure from the call, not from when Redis
-saw it.
+stdin (``fanout``, ``burst``, ``unicast``, ``presence``, ``steady``, ``recovery``), one reply line
+each. Every message carries ``time.time()`` taken just before its send call, so clients measure from the
+call, not from when Redis saw it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,49 @@ def unicast(sender: Sender, run: int, count: int, uids: int, size: int) -> dict[
     for seq in range(count):
         sender.to_uid(str(seq % uids), message(run, seq, time.time(), size))
     return {"first": first, "end": time.time()}
+
+
+def steady(sender: Sender, group: str, run: int, count: int, rate: float, size: int) -> dict[str, Any]:
+    """``count`` messages to one group, ``rate`` per second on a fixed schedule: the soak's traffic."""
+    first, start = time.time(), time.monotonic()
+    for seq in range(count):
+        delay = start + seq / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sender.to_group(group, message(run, seq, time.time(), size))
+    return {"first": first, "end": time.time(), "sent": count}
+
+
+def recovery(port: int, missed: int, repeats: int, size: int) -> dict[str, Any]:
+    """Time reconnects that recover ``missed`` pushes (history on): a client connects, leaves, misses them,
+    and comes back with its position; from its auth frame to the ``recovered`` frame."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from pushapp import gateway
+    from pushapp.tokens import issue_token
+
+    url = f"ws://127.0.0.1:{port}/ws/push/"
+    timings, complete = [], True
+    for attempt in range(repeats):
+        uid = f"recovery-{attempt}"
+        stream, token = f"uid:{uid}", issue_token(uid)
+        with connect(url, origin="http://127.0.0.1", compression=None) as ws:  # type: ignore[arg-type]
+            ws.send(json.dumps({"type": "auth", "token": token}))
+            position = json.loads(ws.recv(timeout=30))["streams"][stream]
+        for seq in range(missed):
+            gateway.send_to_uid(uid, message(0, seq, time.time(), size))
+        gateway.flush()
+        with connect(url, origin="http://127.0.0.1", compression=None) as ws:  # type: ignore[arg-type]
+            started = time.perf_counter()
+            ws.send(json.dumps({"type": "auth", "token": token, "recover": {stream: position}}))
+            replayed = 0
+            while (frame := json.loads(ws.recv(timeout=30)))["type"] != "recovered":
+                replayed += frame["type"] == "push"
+            timings.append(time.perf_counter() - started)
+        complete = complete and replayed == missed and frame["streams"].get(stream) is True
+    return {"timings": timings, "complete": complete}
 
 
 #: The presence queries timed by workload f: a count, an online check, and a cluster-wide total.
@@ -80,6 +123,12 @@ def serve(sender: Sender, requests: TextIO, replies: TextIO) -> None:
                 reply = unicast(sender, run, int(command["count"]), int(command["uids"]), size)
             elif op == "presence":
                 reply = presence(command["group"], int(command["count"]))
+            elif op == "steady":
+                count, rate = int(command["count"]), float(command["rate"])
+                reply = steady(sender, command["group"], run, count, rate, size)
+            elif op == "recovery":
+                port, missed, repeats = int(command["port"]), int(command["missed"]), int(command["repeats"])
+                reply = recovery(port, missed, repeats, size)
             else:
                 raise ValueError(f"unknown command {op!r}")
         except Exception as exc:

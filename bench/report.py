@@ -289,10 +289,86 @@ def markdown(results: dict[str, Any]) -> str:
             f"Reference for e: one blocking Redis PUBLISH round trip with plain redis-py costs "
             f"{floor['us_per_call']:.1f} µs here; a sync push that waits for Redis's answer costs more.",
         ]
+    lines += _history_section(results) + _soak_section(results)
     errors = [f"- {name}: {s['error']}" for name, s in results.get("systems", {}).items() if s.get("error")]
     if errors:
         lines += ["", "Errors:", *errors]
     return "\n".join(lines)
+
+
+def _history_section(results: dict[str, Any]) -> list[str]:
+    """``--history``: pushapp with history off beside on, and the recovery of a client that missed pushes."""
+    systems = results.get("systems", {})
+    off, on = systems.get("pushapp") or {}, systems.get("pushapp+history")
+    lines: list[str] = []
+    if on is None and off.get("history"):
+        on, off = off, {}
+        lines += ["", "pushapp ran with history on (uid and group streams) in the table above."]
+    if on is None:
+        return lines
+    sync = results.get("sync") or {}
+    table = ["", "| history | case | unit | off | on |", "|---|---|---|---:|---:|"]
+
+    def row(case: str, unit: str, a: Any, b: Any) -> None:
+        table.append(f"| history | {case} | {unit} | {_cell(a)} | {_cell(b)} |")
+
+    fan_off, fan_on = _by_n(off.get("fanout", [])), _by_n(on.get("fanout", []))
+    for n in sorted(fan_on):
+        row(
+            f"fan-out to {n:,}, last delivery",
+            "ms",
+            fan_off.get(n, {}).get("last_ms"),
+            fan_on[n].get("last_ms"),
+        )
+    thr_off, thr_on = _by_n(off.get("throughput", [])), _by_n(on.get("throughput", []))
+    for n in sorted(thr_on):
+        a, b = thr_off.get(n, {}).get("deliveries_per_s"), thr_on[n].get("deliveries_per_s")
+        row(f"burst throughput, N={n:,}", "deliveries/s", a, b)
+    if on.get("unicast"):
+        row(
+            "unicast",
+            "deliveries/s",
+            (off.get("unicast") or {}).get("deliveries_per_s"),
+            on["unicast"]["deliveries_per_s"],
+        )
+    thread_off = (sync.get("pushapp") or {}).get("thread") or {}
+    thread_on = (sync.get("pushapp+history") or {}).get("thread") or {}
+    if thread_on:
+        row(
+            "sync send_to_uid, plain thread",
+            "µs/call",
+            thread_off.get("us_per_call"),
+            thread_on.get("us_per_call"),
+        )
+    recovery = on.get("recovery")
+    if recovery:
+        complete = "" if recovery["complete"] else " (incomplete!)"
+        row(
+            f"recovery of {recovery['missed']} missed pushes{complete}",
+            "ms (median)",
+            "-",
+            recovery["p50_ms"],
+        )
+    return lines + table
+
+
+def _soak_section(results: dict[str, Any]) -> list[str]:
+    soak = (results.get("systems", {}).get("pushapp") or {}).get("soak")
+    if not soak:
+        return []
+    lines = [
+        "",
+        f"Soak: {soak['steady']:,} steady + {soak['churning']:,} churning connections, "
+        f"{soak['pushes']:,} pushes over {soak['duration_s']:g} s; delivered {soak['delivered']:,}, "
+        f"lost {soak['lost']:,} of "
+        f"{soak['expected']:,}, {soak['reconnects']:,} reconnects ({soak['failed_reconnects']} failed); "
+        f"{soak['error_lines']} ERROR lines and {soak['tracebacks']} tracebacks in the server log.",
+        "",
+        "| t (s) | RSS (MB) | open fds |",
+        "|---:|---:|---:|",
+    ]
+    lines += [f"| {s['t']:g} | {s['rss_mb']:g} | {s['fds']} |" for s in soak["samples"]]
+    return lines
 
 
 def write_json(results: dict[str, Any], out: Path) -> Path:

@@ -1,7 +1,14 @@
-"""The pushapp side: pushapp installed, heartbeats off so they never run during a measurement."""
+"""The pushapp side: pushapp installed, heartbeats off so they never run during a measurement; with
+``BENCH_HISTORY=1`` (``--history on``), uid and group streams keep history."""
 
+import os
+from typing import Any
+
+from bench.options import HISTORY_SETTING
 from bench.settings_common import *  # noqa: F403
 
 INSTALLED_APPS = ["channels", "pushapp"]
 ASGI_APPLICATION = "bench.asgi_pushapp.application"
-PUSHAPP = {"PING_INTERVAL": 0, "PING_NOT_RESPONSE_LIMIT": 0}
+PUSHAPP: dict[str, Any] = {"PING_INTERVAL": 0, "PING_NOT_RESPONSE_LIMIT": 0}
+if os.environ.get("BENCH_HISTORY") == "1":
+    PUSHAPP["HISTORY"] = HISTORY_SETTING

@@ -34,6 +34,11 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def fd_count(pid: int) -> int:
+    """Open file descriptors of ``pid`` (sockets included): a leak shows here first."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def _cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):

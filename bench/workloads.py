@@ -220,3 +220,24 @@ def presence(rig: Rig, n: int) -> dict[str, Any]:
     }
     main = queries["get_client_count_by_group"]
     return {"available": True, "n": n, "members": reply["members"], "queries": queries, **main}
+
+
+def recovery(rig: Rig) -> dict[str, Any]:
+    """History on: how long a client that missed ``recovery_missed`` pushes takes to get them back."""
+    options = rig.options
+    command = {
+        "op": "recovery",
+        "port": rig.server.port,
+        "missed": options.recovery_missed,
+        "repeats": options.recovery_repeats,
+        "size": options.message_size,
+    }
+    reply = rig.producer.call(command, rig.call_timeout(options.recovery_missed * options.recovery_repeats))
+    timings = reply["timings"]
+    return {
+        "missed": options.recovery_missed,
+        "repeats": len(timings),
+        "p50_ms": _ms(statistics.median(timings)),
+        "max_ms": _ms(max(timings)),
+        "complete": reply["complete"],
+    }

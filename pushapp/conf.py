@@ -51,6 +51,12 @@ SETTINGS: dict[str, Setting] = {
     "TOKEN_SALT": Setting(
         "pushapp.token", (str,), str, "Salt of the signature; change it to invalidate every token at once."
     ),
+    "GRANT_MAX_AGE": Setting(
+        86400,
+        _NUMBER,
+        float,
+        "Seconds a page's group grant (the script tag's token URL) lets it refresh tokens with its groups.",
+    ),
     "AUTHENTICATOR": Setting(
         "pushapp.auth.TokenAuthenticator",
         (str,),
@@ -194,6 +200,7 @@ class PushappSettings:
     CHANNEL_LAYER: str
     TOKEN_MAX_AGE: float
     TOKEN_SALT: str
+    GRANT_MAX_AGE: float
     AUTHENTICATOR: str
     AUTH_TIMEOUT: float
     ALLOW_ANONYMOUS: bool

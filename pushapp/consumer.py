@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -101,6 +103,38 @@ async def _uid_is_full(uid: str | None) -> bool:
     if limit is None or uid is None:
         return False
     return len((await get_backend().auid_client_ids([uid]))[0]) >= limit
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+#: A ``\uD800``-``\uDFFF`` escape: half of a surrogate pair, or a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_frame(text: str | None) -> object:
+    """A client frame's JSON value; None when it is binary or not JSON. Nesting too deep for the parser
+    (``[[[…]]]`` a thousand levels down fits in 2 KB) counts as not JSON: a RecursionError escaping here
+    would end the connection with 1011 and log a traceback per frame. So do ``NaN``, ``Infinity``,
+    numbers beyond a float (``1e400``) and lone surrogates (``"\ud800"``, not Unicode text): echoed back
+    in an error frame, they could not be encoded."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
+        if _SURROGATE_ESCAPE.search(text):  # rare: check that the pairs were pairs
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    return value
 
 
 def _too_big(text: str, limit: int) -> bool:
@@ -196,10 +230,7 @@ class PushConsumer:
         if text is not None and _too_big(text, push_settings.MAX_FRAME_SIZE):
             await send(close_event(CloseCode.MESSAGE_TOO_BIG))
             raise _Closed
-        try:
-            frame = json.loads(text) if text is not None else None
-        except ValueError:
-            frame = None
+        frame = parse_frame(text)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             telemetry.stats.auth_failures["BadAuthFrame"] += 1
             await send(close_event(CloseCode.AUTH_FAILED))
@@ -228,10 +259,7 @@ class PushConsumer:
             if _too_big(text, max_size):
                 await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
                 continue
-            try:
-                frame = json.loads(text)
-            except ValueError:
-                frame = None
+            frame = parse_frame(text)
             if not isinstance(frame, dict):
                 await hub.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
             elif frame.get("type") == "ping":

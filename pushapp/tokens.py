@@ -1,12 +1,14 @@
 """Connection tokens: minted by Django, verified by the push consumer.
 
 A token is a Django-signed, salted, timestamped value carrying the uid and the groups the server decided
-the connection joins. It expires ``TOKEN_MAX_AGE`` seconds after it was issued.
+the connection joins. It expires ``TOKEN_MAX_AGE`` seconds after it was issued; one dated more than
+:data:`CLOCK_SKEW` seconds in the future is refused, as no server here could have issued it.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +17,26 @@ from django.core import signing
 from django.utils.crypto import constant_time_compare
 
 from .conf import push_settings
-from .exceptions import InvalidToken, TokenExpired
+from .exceptions import InvalidGroup, InvalidToken, InvalidUid, TokenExpired
 from .names import normalize_uid, validate_group
 
 _PROOF_SALT = "pushapp.client-proof"
 _GROUPS_SALT = "pushapp.token-groups"
+
+#: Seconds a token or grant may be dated ahead of this server's clock (servers' clocks differ a little).
+CLOCK_SKEW = 60
+
+
+class _Signer(signing.TimestampSigner):
+    """Django's timestamped signer, which also refuses values dated more than :data:`CLOCK_SKEW` ahead:
+    its ``max_age`` check alone accepts any future date, and so a token that outlives every limit."""
+
+    def unsign(self, value: str, max_age: int | datetime.timedelta | None = None) -> str:
+        plain: str = super().unsign(value, max_age)
+        stamp = value.rsplit(self.sep, 2)[-2]  # the signature matched: the stamp is ours
+        if signing.b62_decode(stamp) > time.time() + CLOCK_SKEW:
+            raise signing.BadSignature("the signature is dated in the future")
+        return plain
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,7 @@ def issue_token(uid: str | int | None = None, groups: Iterable[str] = ()) -> str
     group_list = [validate_group(g) for g in groups]
     if group_list:
         payload["g"] = group_list
-    return signing.dumps(payload, salt=push_settings.TOKEN_SALT, compress=True)
+    return _Signer(salt=push_settings.TOKEN_SALT).sign_object(payload, compress=True)
 
 
 def token_for_user(user: Any, groups: Iterable[str] = ()) -> str:
@@ -52,19 +69,26 @@ def verify_token(token: object) -> Identity:
     if not isinstance(token, str) or not token:
         raise InvalidToken("no token was given")
     try:
-        max_age = datetime.timedelta(seconds=push_settings.TOKEN_MAX_AGE)
-        payload = signing.loads(token, salt=push_settings.TOKEN_SALT, max_age=max_age)
+        signer = _Signer(salt=push_settings.TOKEN_SALT)
+        payload = signer.unsign_object(token, max_age=datetime.timedelta(seconds=push_settings.TOKEN_MAX_AGE))
     except signing.SignatureExpired as err:
         raise TokenExpired("the token has expired") from err
     except (signing.BadSignature, ValueError) as err:
         raise InvalidToken("the token is malformed or its signature does not match") from err
+    # Signed by a key this server trusts, yet not necessarily by this version of issue_token: a value of
+    # the wrong type is a bad token (4001), not an error in the server.
     if not isinstance(payload, dict):
         raise InvalidToken("the token does not carry an identity")
-    uid = payload.get("u")
-    return Identity(
-        uid=None if uid is None else normalize_uid(uid),
-        groups=tuple(validate_group(g) for g in payload.get("g", ())),
-    )
+    uid, groups = payload.get("u"), payload.get("g", [])
+    if not isinstance(groups, list):
+        raise InvalidToken("the token's groups are not a list")
+    try:
+        return Identity(
+            uid=None if uid is None else normalize_uid(uid),
+            groups=tuple(validate_group(g) for g in groups),
+        )
+    except (InvalidUid, InvalidGroup) as err:
+        raise InvalidToken(f"the token's identity is not valid: {err}") from err
 
 
 def token_max_age() -> int | float:
@@ -77,20 +101,37 @@ def _user_uid(user: Any) -> str | None:
     return normalize_uid(user.pk) if user.is_authenticated else None
 
 
+def _grant_signer() -> signing.TimestampSigner:
+    """Grants are dated and salted with ``TOKEN_SALT`` too: a user removed from a group cannot mint
+    tokens for it past ``GRANT_MAX_AGE``, and rotating the salt revokes every grant with every token."""
+    return _Signer(salt=f"{_GROUPS_SALT}:{push_settings.TOKEN_SALT}")
+
+
 def groups_grant(user: Any, groups: Iterable[str]) -> str:
     """Sign the groups the server chose for ``user``, so a token refreshed later still carries them.
 
-    The client cannot pick groups: it can only hand back a grant made for its own user.
+    The client cannot pick groups: it can only hand back a grant made for its own user, for
+    ``GRANT_MAX_AGE`` seconds.
     """
-    return signing.Signer(salt=_GROUPS_SALT).sign_object([_user_uid(user), list(groups)], compress=True)
+    return _grant_signer().sign_object([_user_uid(user), list(groups)], compress=True)
 
 
 def granted_groups(user: Any, grant: str) -> list[str]:
-    """The groups of a grant made for ``user``; :class:`~django.core.signing.BadSignature` otherwise."""
-    uid, groups = signing.Signer(salt=_GROUPS_SALT).unsign_object(grant)
+    """The groups of a grant made for ``user``; :class:`~django.core.signing.BadSignature` otherwise
+    (:class:`~django.core.signing.SignatureExpired` once it is older than ``GRANT_MAX_AGE``)."""
+    try:
+        max_age = datetime.timedelta(seconds=push_settings.GRANT_MAX_AGE)
+        uid, groups = _grant_signer().unsign_object(grant, max_age=max_age)
+    except (TypeError, ValueError) as err:  # not [uid, groups]: a foreign value under a trusted key
+        raise signing.BadSignature("the grant is malformed") from err
     if uid != _user_uid(user):
         raise signing.BadSignature("the groups were granted to another user")
-    return [validate_group(g) for g in groups]
+    if not isinstance(groups, list):
+        raise signing.BadSignature("the grant's groups are not a list")
+    try:
+        return [validate_group(g) for g in groups]
+    except InvalidGroup as err:
+        raise signing.BadSignature(f"the grant's groups are not valid: {err}") from err
 
 
 def client_proof(client_id: str) -> str:

@@ -69,6 +69,33 @@ def test_result_file_has_every_workload_and_loses_nothing(
     assert all({"name", "target", "value", "met"} <= target.keys() for target in results["targets"])
 
 
+def test_quick_soak_and_history_switch_run(tmp_path: Path) -> None:
+    """``--only soak`` and ``--history both`` at tiny sizes: they complete, lose nothing, and the soak saw
+    no traceback; with history on, the recovery got every missed push back."""
+    args = ["--quick", "--only", "soak,unicast", "--history", "both", "--systems", "pushapp"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--no-docs-chart", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert "| history | unicast | deliveries/s |" in completed.stdout
+    assert "| t (s) | RSS (MB) | open fds |" in completed.stdout
+    results = json.loads((tmp_path / "latest.json").read_text())
+    on = results["systems"]["pushapp+history"]
+    assert on["history"] and on["recovery"]["complete"], on["recovery"]
+    for key in ("pushapp", "pushapp+history"):
+        system = results["systems"][key]
+        assert system["error"] is None, system
+        assert system["unicast"]["lost"] == 0, system["unicast"]
+        soak = system["soak"]
+        assert soak["lost"] == 0 and soak["tracebacks"] == 0 and soak["reconnects"] > 0, soak
+        assert len(soak["samples"]) >= 2, soak
+
+
 def test_gc_fanout_workload_runs_both_policies(tmp_path: Path) -> None:
     """``python -m bench.gcfanout --quick``: both GC policies, every fan-out complete (timings unchecked)."""
     completed = subprocess.run(

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from django.core import signing
 from django.test import override_settings
 
 from pushapp import gateway
@@ -93,6 +94,60 @@ async def test_bad_credentials_close_4001(first_frame: Any) -> None:
     await gateway.asend_to_uid("w", "still here")  # nobody else is disturbed
     assert await witness.receive() == "still here"
     await witness.close()
+
+
+DEEP = "[" * 1000 + "]" * 1000  # 2 KB of JSON nested deeper than the parser's recursion limit
+
+
+@pytest.mark.parametrize(
+    "first_frame",
+    [
+        DEEP,
+        '{"type": "auth", "token": ' + DEEP + "}",
+        '{"type": "auth", "token": "t", "recover": ' + DEEP + "}",
+    ],
+    ids=["deep", "deep-token", "deep-recover"],
+)
+async def test_deeply_nested_first_frame_closes_4001(
+    first_frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    communicator = await open_socket()
+    await communicator.send_to(text_data=first_frame)
+    assert await closed_with(communicator) == 4001
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+async def test_deeply_nested_later_frame_is_bad_json(caplog: pytest.LogCaptureFixture) -> None:
+    client = await connect(uid="deep")
+    for text in (DEEP, '{"type": "message", "data": ' + DEEP + "}"):
+        await client.communicator.send_to(text_data=text)
+        assert (await client.receive())["code"] == "bad_json"
+    await gateway.asend_to_uid("deep", "still open")
+    assert await client.receive() == "still open"
+    assert "RecursionError" not in caplog.text
+    await client.close()
+
+
+async def test_values_an_error_frame_could_not_echo_are_bad_json(caplog: pytest.LogCaptureFixture) -> None:
+    """A group of 1e400 or "\\ud800" was echoed in the bad_group error, which cannot encode it: 1011."""
+    client = await connect(uid="inf")
+    for value in ("1e400", "-1e400", "NaN", "Infinity", '"\\ud800"', '"a\\udfff"', '["\\ud83d", 1]'):
+        await client.communicator.send_to(text_data='{"type": "subscribe", "group": ' + value + "}")
+        assert (await client.receive())["code"] == "bad_json", value
+    await client.send({"type": "subscribe", "group": 1.5})
+    assert (await client.receive())["code"] == "bad_group"
+    await client.send({"type": "subscribe", "group": "\U0001f600"})  # a pair, escaped by json.dumps
+    assert (await client.receive())["code"] == "subscribe_refused"
+    assert "Traceback" not in caplog.text
+    await client.close()
+
+
+async def test_signed_token_of_the_wrong_shape_closes_4001() -> None:
+    for payload in ({"u": [1]}, {"g": [1]}, [1]):
+        communicator = await open_socket()
+        token = signing.dumps(payload, salt="pushapp.token", compress=True)
+        await communicator.send_json_to({"type": "auth", "token": token})
+        assert await closed_with(communicator) == 4001, payload
 
 
 async def test_expired_token_closes_4002() -> None:

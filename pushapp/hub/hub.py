@@ -97,9 +97,7 @@ class Hub:
         await wait_until_receiving(self.layer, self.channel, self._listening)
         await self.membership.hold([ALL_GROUP, self._probe.group])
         self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
-        self.presence = get_backend().writer(
-            self.node_id, self.registry, self.info_pairs, self.membership.rejoin
-        )
+        self.presence = get_backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost)
         await self.presence.start()
         report = report_loop(self.node_id, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP))
         self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
@@ -369,6 +367,12 @@ class Hub:
 
     async def _on_probe(self, message: wire.Probe) -> None:
         self._probe.received(message)
+
+    async def _redis_lost(self) -> None:
+        """Presence found this node's data gone: Redis restarted empty, whether or not a probe noticed.
+        Its layer groups (core layer) and its history went with it: rejoin, and heal what can be."""
+        await self.membership.rejoin()
+        await self._heal()
 
     async def _heal(self) -> bool:
         """Deliver from the history what this hub missed, and tell every connection that pushes without
