@@ -99,6 +99,28 @@ def trace_memory_on_signal() -> None:
     signal.signal(signal.SIGUSR1, on_signal)
 
 
+def apply_gc_policy() -> None:
+    """BENCH_GC_POLICY=1: the garbage-collector handling of pushserve's workers, the very same code
+    (pushapp.serve.gcpolicy), on this daphne. bench/gcfanout.py compares fan-outs with and without it."""
+    import daphne.server  # noqa: F401  (installs the asyncio reactor before Twisted is imported)
+    from twisted.internet import reactor
+
+    def start() -> None:
+        from pushapp.hub import all_hubs
+        from pushapp.serve.gcpolicy import TICK, GcPolicy
+
+        policy = GcPolicy(lambda: sum(len(hub.registry) for hub in all_hubs()))
+
+        def tick() -> None:
+            policy.tick()
+            reactor.callLater(TICK, tick)  # type: ignore[attr-defined]
+
+        policy.start()
+        tick()
+
+    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("server", choices=["daphne", "uvicorn"])
@@ -110,6 +132,8 @@ def main() -> int:
     log_slow_gc()
     if os.environ.get("BENCH_TRACEMALLOC"):
         trace_memory_on_signal()
+    if os.environ.get("BENCH_GC_POLICY") == "1":
+        apply_gc_policy()
     sys.path.insert(0, ".")
     if args.server == "daphne":
         run_daphne(args.app, args.port)

@@ -6,7 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Staff only (log in as admin / demo). The staff dashboard of issue 11 is linked from base.html.
+    # Staff only (log in as admin / demo); the staff dashboard, linked from every page: /pushapp/dashboard/
     path("admin/", admin.site.urls),
     path("pushapp/", include("pushapp.urls")),
     path("", include("demo_project.demo.urls")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -119,6 +121,34 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The scrape URL is configured: it needs prometheus-client, and networks that parse."""
+    if not isinstance(user_settings(), dict) or check_settings():
+        return []  # the value checks above report bad values first
+    token, networks = push_settings.METRICS_TOKEN, push_settings.METRICS_ALLOWED_IPS
+    errors: list[CheckMessage] = []
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"PUSHAPP['METRICS_ALLOWED_IPS'] has {network!r}: not an IP address or network.",
+                    id="pushapp.E009",
+                )
+            )
+    if (token or networks) and importlib.util.find_spec("prometheus_client") is None:
+        errors.append(
+            Error(
+                "pushapp's metrics are configured but prometheus-client is not installed.",
+                hint="pip install prometheus-client (the metrics extra of pushapp)",
+                id="pushapp.E008",
+            )
+        )
+    return errors
 
 
 @register(Tags.compatibility)

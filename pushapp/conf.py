@@ -36,6 +36,10 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value]
+
+
 _NUMBER = (int, float)
 
 SETTINGS: dict[str, Setting] = {
@@ -144,6 +148,18 @@ SETTINGS: dict[str, Setting] = {
         int,
         "Bytes that may wait unsent to one slow client before it is closed with 4005.",
     ),
+    "METRICS_TOKEN": Setting(
+        None,
+        (str, type(None)),
+        _optional_str,
+        "Bearer token a Prometheus scrape of pushapp's metrics/ URL must send; None: no token.",
+    ),
+    "METRICS_ALLOWED_IPS": Setting(
+        [],
+        (list, tuple),
+        _strings,
+        "Addresses or networks (CIDR) that may scrape metrics/; with neither this nor a token it is a 404.",
+    ),
     "API_KEYS": Setting(
         {},
         (dict,),
@@ -204,6 +220,8 @@ class PushappSettings:
     MAX_CONNECTIONS_PER_UID: int | None
     CLIENT_FRAMES_PER_SECOND: float
     ENVELOPE: bool
+    METRICS_TOKEN: str | None
+    METRICS_ALLOWED_IPS: list[str]
     HISTORY: dict[str, Any]
     API_KEYS: dict[str, Any]
     API_MAX_COMMANDS: int

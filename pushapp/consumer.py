@@ -16,6 +16,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import telemetry
 from .auth import get_authenticator
 from .codes import CloseCode
 from .conf import push_settings
@@ -209,6 +210,7 @@ class PushConsumer:
                 return Identity(), recover
             return await get_authenticator().aauthenticate(scope, token), recover
         except AuthenticationFailed as err:
+            telemetry.stats.auth_failures[type(err).__name__] += 1
             await send(close_event(err.close_code))
             raise _Closed from err
 
@@ -219,6 +221,7 @@ class PushConsumer:
         try:
             event = await asyncio.wait_for(receive(), push_settings.AUTH_TIMEOUT)
         except TimeoutError:
+            telemetry.stats.auth_failures["AuthTimeout"] += 1
             await send(close_event(CloseCode.AUTH_TIMEOUT))
             raise _Closed from None
         if event["type"] != "websocket.receive":
@@ -229,6 +232,7 @@ class PushConsumer:
             raise _Closed
         frame = parse_frame(text)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
+            telemetry.stats.auth_failures["BadAuthFrame"] += 1
             await send(close_event(CloseCode.AUTH_FAILED))
             raise _Closed
         token = frame.get("token")
@@ -261,6 +265,7 @@ class PushConsumer:
             elif frame.get("type") == "ping":
                 await hub.send(conn, PONG)
             elif frame.get("type") == "message":
+                telemetry.stats.client_messages += 1
                 await dispatch(
                     message_received,
                     PushConsumer,

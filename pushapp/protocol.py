@@ -128,3 +128,9 @@ def push_payload(payload: Payload) -> Payload:
     if text is None:
         return payload
     return (push_frame(text) if push_settings.ENVELOPE else bare_text(text)), None
+
+
+def reconnect_frame(delay: float) -> str:
+    """Sent to every connection when its server drains: reconnect ``delay`` seconds from now, and not
+    before, even if the connection closes sooner (docs/protocol.md)."""
+    return dumps({"type": "reconnect", "delay": round(delay, 3)})

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.exceptions import ChannelFull
 
-from . import capture, history
+from . import capture, history, telemetry
 from .layer import ChannelLayer, get_layer, layer_kind, layer_options
 from .twins import target_loop
 from .wire import Op
@@ -91,6 +91,7 @@ async def _carry(ops: list[Op]) -> None:
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
             logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)
+            telemetry.stats.drops["limit"] += 1
 
 
 def publish(ops: list[Op]) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
-from . import wire
+from . import telemetry, wire
 from .conf import push_settings
 from .layer import ChannelLayer
 from .names import hub_channel, node_of, reply_channel
@@ -43,6 +44,7 @@ class Caller:
         node = node_of(client_id)
         channel = hub_channel(node)
         alive = asyncio.ensure_future(_node_alive(node))
+        started = time.perf_counter()
         try:
             await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
             # Asked at once, beside the call: a client id of a server that is gone gets its answer now,
@@ -65,6 +67,7 @@ class Caller:
         finally:
             alive.cancel()
             self._pending.pop(request_id, None)
+            telemetry.stats.control_calls.observe(time.perf_counter() - started)
 
     async def _receive_loop(self) -> None:
         while True:

@@ -18,7 +18,8 @@ def snapshot(top: int = 10, group: str | None = None, now: float | None = None) 
     """Totals, one entry per server process, the largest groups, and optionally one group's members."""
     now = time.time() if now is None else now
     processes = []
-    for node in get_backend().nodes():
+    nodes = get_backend().nodes()
+    for node in nodes:
         info = node.info
         processes.append(
             {
@@ -30,6 +31,7 @@ def snapshot(top: int = 10, group: str | None = None, now: float | None = None) 
                 "delivered": int(info.get("delivered", 0)),
                 "dropped": int(info.get("dropped", 0)),
                 "heartbeat_age": round(node.heartbeat_age, 1),
+                **_worker_fields(info),
             }
         )
     counts = queries.get_all_group_client_id_count()
@@ -44,6 +46,9 @@ def snapshot(top: int = 10, group: str | None = None, now: float | None = None) 
             for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
         ],
     }
+    services = _services(processes, {node.node: node.info for node in nodes})
+    if services:
+        result["services"] = services
     if group is not None:
         sessions = queries.get_client_sessions_by_group(group)
         result["group"] = {
@@ -54,6 +59,42 @@ def snapshot(top: int = 10, group: str | None = None, now: float | None = None) 
             ],
         }
     return result
+
+
+def _worker_fields(info: dict[str, str]) -> dict[str, Any]:
+    """A pushserve worker's labels (docs/presence.md); nothing for a server started otherwise."""
+    if not info.get("service"):
+        return {}
+    return {
+        "service": info["service"],
+        "worker": int(info.get("worker", 0)),
+        "generation": int(info.get("generation", 1)),
+    }
+
+
+def _services(processes: list[dict[str, Any]], infos: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """The workers of each ``pushserve`` as one service, like ``php start.php status`` shows a Worker."""
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for process in processes:
+        if "service" in process:
+            by_service.setdefault(process["service"], []).append(process)
+    services = []
+    for service, workers in sorted(by_service.items()):
+        info = infos[workers[0]["node"]]
+        services.append(
+            {
+                "service": service,
+                "host": workers[0]["host"],
+                "listen": info.get("bind", "?"),
+                "supervisor": int(info.get("supervisor", 0)),
+                "workers": len(workers),
+                "generations": sorted({w["generation"] for w in workers}),
+                "clients": sum(w["clients"] for w in workers),
+                "delivered": sum(w["delivered"] for w in workers),
+                "dropped": sum(w["dropped"] for w in workers),
+            }
+        )
+    return services
 
 
 def _duration(seconds: float) -> str:
@@ -69,18 +110,45 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _worker_label(process: dict[str, Any]) -> str:
+    if "service" not in process:
+        return "-"
+    return f"{process['service']}/{process['worker']} gen {process['generation']}"
+
+
 def render(data: dict[str, Any]) -> str:
     """The text view, like ``php start.php status``."""
+    services = data.get("services", [])
     lines = [
         f"clients: {data['clients']}   uids: {data['uids']}   groups: {data['groups']}   "
-        f"processes: {len(data['processes'])}",
+        f"processes: {len(data['processes'])}" + (f"   services: {len(services)}" if services else ""),
         "",
     ]
+    if services:
+        lines += _table(
+            ["SERVICE", "HOST", "LISTEN", "SUPERVISOR", "WORKERS", "CLIENTS", "DELIVERED", "DROPPED"],
+            [
+                [
+                    s["service"],
+                    s["host"],
+                    s["listen"],
+                    str(s["supervisor"]),
+                    str(s["workers"]),
+                    str(s["clients"]),
+                    str(s["delivered"]),
+                    str(s["dropped"]),
+                ]
+                for s in services
+            ],
+        )
+        lines.append("")
+    worker = ["WORKER"] if services else []
     lines += _table(
-        ["NODE", "HOST", "PID", "CLIENTS", "UPTIME", "DELIVERED", "DROPPED", "HEARTBEAT"],
+        ["NODE", *worker, "HOST", "PID", "CLIENTS", "UPTIME", "DELIVERED", "DROPPED", "HEARTBEAT"],
         [
             [
                 p["node"],
+                *([_worker_label(p)] if services else []),
                 p["host"],
                 str(p["pid"]),
                 str(p["clients"]),

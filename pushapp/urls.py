@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import httpapi, views
+from . import httpapi, metrics_view, views
+from .dashboard import views as dashboard
 
 app_name = "pushapp"
 
@@ -12,4 +13,8 @@ urlpatterns = [
     path("token/", views.token, name="token"),
     path("bind/", views.bind, name="bind"),
     path("api/", httpapi.api, name="api"),
+    path("metrics/", metrics_view.metrics, name="metrics"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/send/", dashboard.send, name="dashboard-send"),
+    path("dashboard/disconnect/", dashboard.disconnect, name="dashboard-disconnect"),
 ]

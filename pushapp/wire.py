@@ -33,6 +33,7 @@ REPLY = "pushapp.reply"
 UNGROUP = "pushapp.ungroup"
 READY = "pushapp.ready"
 PROBE = "pushapp.probe"
+REPORT = "pushapp.report"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
@@ -73,6 +74,10 @@ class Reply(TypedDict):
 class Ungroup(TypedDict):
     type: str
     g: str
+
+
+class Report(TypedDict):
+    type: str
 
 
 class Ready(TypedDict):
@@ -142,3 +147,8 @@ def ready() -> Ready:
 
 def probe(sequence: int) -> Probe:
     return {"type": PROBE, "i": sequence}
+
+
+def report() -> Report:
+    """To every hub, from one whose connections watch the dashboard: push your live report now."""
+    return {"type": REPORT}

@@ -94,3 +94,23 @@ def test_quick_soak_and_history_switch_run(tmp_path: Path) -> None:
         soak = system["soak"]
         assert soak["lost"] == 0 and soak["tracebacks"] == 0 and soak["reconnects"] > 0, soak
         assert len(soak["samples"]) >= 2, soak
+
+
+def test_gc_fanout_workload_runs_both_policies(tmp_path: Path) -> None:
+    """``python -m bench.gcfanout --quick``: both GC policies, every fan-out complete (timings unchecked)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.gcfanout", "--quick", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert "| GC | median ms | worst ms | worst/median |" in completed.stdout
+    results = json.loads((tmp_path / "gcfanout.json").read_text())["results"]
+    assert [r["policy"] for r in results] == ["default", "pushserve"]
+    for result in results:
+        assert result["lost"] == 0, result
+        assert all(r["complete"] for r in result["fanout"]["repeats"]), result
+        assert result["worst_over_median"] is not None

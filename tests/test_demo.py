@@ -174,7 +174,8 @@ def test_every_page(browser: Client, alice: User, path: str) -> None:
 def test_staff_see_the_link_to_the_staff_dashboard(db: None) -> None:
     client = Client()
     client.force_login(User.objects.get(username="admin"))
-    assert '<a href="/admin/" id="nav-staff">Staff dashboard</a>' in client.get("/").content.decode()
+    page = client.get("/").content.decode()
+    assert '<a href="/pushapp/dashboard/" id="nav-staff">Staff dashboard</a>' in page
 
 
 # -- (b) another service posts over HTTP -------------------------------------------------------------------

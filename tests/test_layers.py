@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "capture",
         ],
     ),
-    ("configuration", ["layer", "tokens", "loops"]),
+    ("configuration", ["layer", "tokens", "loops", "telemetry"]),
     (
         "plumbing",
         [
@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "history.*",
         ],
     ),
-    ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats"]),
+    ("api", ["queries", "gateway", "gatewayclient", "compat", "bridge", "stats", "metrics"]),
     ("server", ["servers", "servers.*", "hub", "hub.*", "auth", "limits", "subscriptions"]),
     (
         "edges",
@@ -64,6 +64,11 @@ LAYERS: list[tuple[str, list[str]]] = [
             "templatetags.*",
             "management",
             "management.*",
+            "serve",
+            "serve.*",
+            "metrics_view",
+            "dashboard",
+            "dashboard.*",
         ],
     ),
 ]

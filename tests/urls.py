@@ -3,7 +3,7 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
-from tests import browser_views, push_views
+from tests import browser_views, dashboard_views, push_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("pushapp/", include("pushapp.urls")),
@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^static/(?P<path>.*)$", serve, {"document_root": browser_views.STATIC_ROOT}),
     path("browser/login/<str:username>/", browser_views.login_as, name="browser-login"),
     path("browser/page/", browser_views.page, name="browser-page"),
+    path("browser/staff/<str:username>/", dashboard_views.login_staff),
 ]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from .. import history, loops, wire
+from .. import history, limits, loops, telemetry, wire
 from ..codes import CloseCode
 from ..conf import push_settings
 from ..history.base import Entry, Position
@@ -53,6 +53,7 @@ from .dedupe import Dedupe
 from .membership import LayerMembership
 from .probe import Probe
 from .recovery import Welcomes
+from .report import push_report, report_loop
 from .streams import StreamOrder, stream_targets
 from .sweep import sweep
 
@@ -80,12 +81,14 @@ class Hub:
         self._background_tasks: set[asyncio.Future[None]] = set()
         self.ready = asyncio.Event()  # set once started: listening, and in the "all" group
         self._listening = asyncio.Event()
+        self._reported = float("-inf")  # when the last live report was pushed (monotonic)
         self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             wire.PUSH: self._on_push,
             wire.CONTROL: self._on_control,
             wire.UNGROUP: self._on_ungroup,
             wire.READY: self._on_ready,
             wire.PROBE: self._on_probe,
+            wire.REPORT: self._on_report,
         }
         self._probe = Probe(
             layer, probe_layer_group(self.node_id), self.membership.rejoin, self._heal, self.node_id
@@ -103,6 +106,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
         self.presence = get_backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost)
         await self.presence.start()
+        report = report_loop(self.node_id, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP))
+        self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
         on_shutdown(self._shutdown)
         loops.register(
             loops.LocalNode(self.node_id, asyncio.get_running_loop(), self.registry, self.info_pairs)
@@ -135,7 +140,12 @@ class Hub:
             "delivered": self.counters.delivered,
             "dropped": self.counters.dropped,
             "dropped_bytes": self.counters.dropped_bytes,
+            "uids": len(self.registry.uids),
+            "groups": len(self.registry.groups),
         }
+        fields.update(telemetry.labels())
+        fields.update(telemetry.fields())
+        fields.update({f"refused.{reason}": n for reason, n in limits.refused.items()})
         return [str(item) for pair in fields.items() for item in pair]
 
     def sink(self, kind: type[Sink]) -> Sink:
@@ -215,6 +225,7 @@ class Hub:
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         """Forget ``conn``, then send ``message`` (if any) and the close frame after anything still queued."""
         await self.disconnect(conn)
+        telemetry.stats.closes[str(int(code))] += 1
         try:
             await conn.sink.close(conn, code, message)
         except Exception:  # the socket may already be gone; closing it is all we wanted
@@ -311,6 +322,7 @@ class Hub:
         """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
         for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
             await conn.sink.send(conn, missed_frame(stream))
+            telemetry.stats.recoveries["missed"] += 1
 
     async def deliver(
         self,
@@ -338,6 +350,7 @@ class Hub:
         self._background(self._control_and_reply(message))
 
     async def _control_and_reply(self, message: wire.Control) -> None:
+        started = time.perf_counter()
         try:
             value = await control.run(
                 self, self.registry.get(message["cid"]), message["op"], message.get("a")
@@ -345,6 +358,8 @@ class Hub:
         except Exception:
             logger.exception("pushapp hub %s: control %r failed", self.node_id, message.get("op"))
             value = None
+        telemetry.stats.control_handled += 1
+        telemetry.stats.control_seconds += time.perf_counter() - started
         reply_to, request_id = message.get("r"), message.get("i")
         if reply_to and request_id is not None:
             await self.layer.send(reply_to, wire.reply(request_id, value))
@@ -386,6 +401,12 @@ class Hub:
                 await self._tell_missed(stream)
         await self._tell_missed(None)
         return True
+
+    async def _on_report(self, message: wire.Report) -> None:
+        now = time.monotonic()
+        if now - self._reported >= 0.5:  # several dashboards ask: one report per interval is enough
+            self._reported = now
+            self._background(push_report(self.node_id, self.info_pairs))
 
     def _on_slow(self, conn: Connection) -> None:
         self._background(self.close(conn, CloseCode.TOO_SLOW))

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .. import wire
+from .. import telemetry, wire
 from ..layer import ChannelLayer
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,12 @@ class Probe:
         self.name = name
         self.sent = 0  # the sequence number of the last probe sent
         self.back = 0  # and of the last one that came back
+        self.sent_at = 0.0  # when the last one was sent (monotonic): its trip is the layer lag (metrics)
 
     def received(self, message: wire.Probe) -> None:
         self.back = max(self.back, message.get("i", 0))
+        if message.get("i") == self.sent:
+            telemetry.stats.layer_lag = time.monotonic() - self.sent_at
 
     async def run(self) -> None:
         down = False
@@ -61,6 +64,7 @@ class Probe:
         """Whether probe ``sequence`` comes back within PROBE_TIMEOUT (a late one, behind a busy loop,
         counts: only a lost one means the layer lost us)."""
         deadline = time.monotonic() + PROBE_TIMEOUT
+        self.sent_at = time.monotonic()
         try:
             await self.layer.group_send(self.group, wire.probe(sequence))
         except asyncio.CancelledError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from .. import history
+from .. import history, telemetry
 from ..history.base import Ask, Position, Read
 from ..protocol import Payload, recovered_frame, stream_payload
 from ..registry import Connection
@@ -46,10 +46,12 @@ async def welcome_and_replay(
     for stream in recover or {}:
         found = reads.get(stream)
         results[stream] = found is not None and found.entries is not None
+        telemetry.stats.recoveries["recovered" if results[stream] else "failed"] += 1
         if found is not None and found.entries is not None:
             for entry in found.entries:
                 if conn.client_id not in entry.exclude:
                     await write(stream_payload(entry.payload, stream, found.position.epoch, entry.offset))
+                    telemetry.stats.replayed += 1
     while held:
         payload, held_stream, position = held.pop(0)
         replayed = reads.get(held_stream) if held_stream is not None else None

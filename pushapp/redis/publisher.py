@@ -17,7 +17,7 @@ from typing import Any
 
 from channels_redis.utils import _consistent_hash, decode_hosts
 
-from .. import history
+from .. import history, telemetry
 from ..exceptions import PushappError, RedisUnavailable
 from ..wire import Op
 from .clients import sync_client
@@ -151,9 +151,18 @@ class DirectPublisher:
                 with self._cond:
                     self._failed += len(batch)
                     self.lost += len(batch)
+                    telemetry.stats.sync_send_failures += len(batch)
                     self._down = str(err)
             else:
                 self._down = None
             with self._cond:
                 self._busy = 0
                 self._cond.notify_all()
+
+
+def _queue_depth() -> int:
+    """Sends queued (or being written) by this process's publishers: the sync-send queue depth metric."""
+    return sum(len(p._queue) + p._busy for p in list(_publishers))
+
+
+telemetry.sync_queue_depth = _queue_depth

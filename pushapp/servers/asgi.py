@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from .. import telemetry
 from ..protocol import Payload, close_event, send_event
 from ..registry import Connection
 from .base import Sink
@@ -24,6 +25,7 @@ class AsgiSink(Sink):
                 delivered += 1
             except Exception:
                 self.counters.dropped += 1
+                telemetry.stats.drops["error"] += 1
                 logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
         self.counters.delivered += delivered
 

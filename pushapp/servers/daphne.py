@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from .. import telemetry
 from ..codes import CloseCode
 from ..conf import push_settings
 from ..limits import report
@@ -206,6 +207,7 @@ class DaphneSink(Sink):
             protocol = conn.handle
             if not is_open(protocol):  # closing since: checked once per connection, not per frame
                 counters.delivered -= _pushes(frames)
+                telemetry.stats.drops["closed"] += _pushes(frames)
                 continue
             transport = protocol.transport
             backlog = buffered_bytes(transport)
@@ -214,6 +216,7 @@ class DaphneSink(Sink):
                 counters.delivered -= _pushes(frames)
                 counters.dropped += _pushes(frames)
                 counters.dropped_bytes += backlog + sum(map(len, frames))
+                telemetry.stats.drops["slow"] += _pushes(frames)
                 report("slow_client", f"{conn.client_id} does not read its messages ({backlog} bytes wait)")
                 self.on_slow(conn)
                 continue
@@ -223,6 +226,7 @@ class DaphneSink(Sink):
                 counters.delivered -= _pushes(frames)
                 counters.dropped += _pushes(frames)
                 logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
+                telemetry.stats.drops["error"] += _pushes(frames)
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         protocol = conn.handle

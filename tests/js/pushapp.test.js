@@ -320,6 +320,41 @@ test("reconnect: full-jitter exponential backoff, reset by a welcome", async () 
   assert.equal(client.clientId, null);
 });
 
+test("a draining server's reconnect delay replaces the jitter, even when the socket closes sooner", async () => {
+  const env = load({ random: 0.5 });
+  const client = env.client({ url: "/ws/push/", token: "t", reconnectBase: 2 });
+  const events = record(client);
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  env.sockets[0].receive({ type: "reconnect", delay: 7.5 });
+  assert.equal(events.filter(([name]) => name === "message").length, 0); // not a push
+  await env.clock.tick(2500);
+  env.sockets[0].serverClose(1012);
+  const close = events.filter(([name]) => name === "close").pop()[1];
+  assert.equal(close.willReconnect, true);
+  assert.equal(close.delay, 5); // 7.5 s after the frame, not random(0, 2)
+  await env.clock.tick(4999);
+  assert.equal(env.sockets.length, 1);
+  await env.clock.tick(1);
+  assert.equal(env.sockets.length, 2);
+  env.sockets[1].serverClose(1006); // the next failure is back to the backoff, starting afresh
+  assert.equal(events.filter(([name]) => name === "close").pop()[1].delay, 2); // 0.5 × 2 × 2^1
+});
+
+test("a close after the server's time has passed reconnects at once", async () => {
+  const env = load({ random: 0.5 });
+  const client = env.client({ url: "/ws/push/", token: "t" });
+  const events = record(client);
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  env.sockets[0].receive({ type: "reconnect", delay: 1 });
+  await env.clock.tick(1000);
+  env.sockets[0].serverClose(1012);
+  assert.equal(events.filter(([name]) => name === "close").pop()[1].delay, 0);
+  await env.clock.tick(0);
+  assert.equal(env.sockets.length, 2);
+});
+
 for (const code of [1000, 4001, 4004]) {
   test(`no reconnect after close code ${code}`, async () => {
     const env = load();

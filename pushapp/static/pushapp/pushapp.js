@@ -91,6 +91,7 @@
       this._refreshTimer = null;
       this._pingTimer = null;
       this._deadTimer = null;
+      this._reconnectAt = null; // set by a "reconnect" frame: the server's time for the next attempt
       this._positions = this._loadPositions();
       this._welcomeStreams = {};
       this._subscriptions = new Set(); // groups asked for with subscribe(): asked again on every welcome
@@ -261,6 +262,7 @@
       if (!this._envelope) {
         // ENVELOPE off (GatewayWorker-style bare frames): pushes and server frames share one namespace.
         if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
+        else if (isFrame(data, "reconnect")) this._reconnectFrame(data);
         else if (!isFrame(data, "pong") && !isFrame(data, "welcome")) this._emit("message", data);
         return;
       }
@@ -271,6 +273,13 @@
       } else if (isFrame(data, "recovered")) this._recovered(data.streams || {});
       else if (isFrame(data, "missed")) this._emit("missed", { stream: data.stream === undefined ? null : data.stream });
       else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
+      else if (isFrame(data, "reconnect")) this._reconnectFrame(data);
+    }
+
+    /* The server drains (protocol: "reconnect"): come back after its delay, not before, whenever we close. */
+    _reconnectFrame(frame) {
+      const delay = Number(frame.delay);
+      this._reconnectAt = Date.now() + (delay > 0 ? delay * 1000 : 0);
     }
 
     /* Subscription answers and presence frames (both modes); true when data was one. */
@@ -365,14 +374,24 @@
         if (this.tokenUrl) this._tokenStale = true;
         else again = false; // the same token would be refused again
       }
-      const delay = again ? this._retry() : null;
+      const delay = again ? this._retry(this._reconnectAt) : null;
+      this._reconnectAt = null;
       if (!again) this._stop();
       this._emit("close", { code: event.code, reason: event.reason || "", wasClean: Boolean(event.wasClean), willReconnect: again, delay: delay });
     }
 
-    /* Schedule the next attempt after random(0, min(cap, base * 2^attempt)) seconds; returns the delay. */
-    _retry() {
-      const delay = Math.random() * Math.min(this.reconnectCap, this.reconnectBase * 2 ** this._attempt);
+    /*
+     * Schedule the next attempt after random(0, min(cap, base * 2^attempt)) seconds, or at the time a
+     * draining server chose (at, in ms since the epoch) instead; returns the delay in seconds.
+     */
+    _retry(at) {
+      let delay;
+      if (typeof at === "number") {
+        delay = Math.max(0, at - Date.now()) / 1000;
+        this._attempt = 0; // the server said when: a failure after that starts the backoff afresh
+      } else {
+        delay = Math.random() * Math.min(this.reconnectCap, this.reconnectBase * 2 ** this._attempt);
+      }
       this._attempt += 1;
       this._retryTimer = later(() => {
         this._retryTimer = null;
