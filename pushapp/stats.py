@@ -30,6 +30,7 @@ def snapshot(top: int = 10, group: str | None = None, now: float | None = None) 
                 "uptime": round(now - float(info.get("started", now)), 1),
                 "delivered": int(info.get("delivered", 0)),
                 "dropped": int(info.get("dropped", 0)),
+                "dropped_bytes": int(info.get("dropped_bytes", 0)),
                 "heartbeat_age": round(node.heartbeat_age, 1),
                 **_worker_fields(info),
             }
@@ -97,6 +98,12 @@ def _services(processes: list[dict[str, Any]], infos: dict[str, dict[str, str]])
     return services
 
 
+def _dropped(process: dict[str, Any]) -> str:
+    """Pushes dropped, and what slow clients lost with them in bytes (what they had not read yet too)."""
+    lost = process.get("dropped_bytes", 0)
+    return str(process["dropped"]) + (f" ({lost / 1e6:.1f} MB)" if lost else "")
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -154,7 +161,7 @@ def render(data: dict[str, Any]) -> str:
                 str(p["clients"]),
                 _duration(p["uptime"]),
                 str(p["delivered"]),
-                str(p["dropped"]),
+                _dropped(p),
                 f"{p['heartbeat_age']:.1f}s ago",
             ]
             for p in data["processes"]

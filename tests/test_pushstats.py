@@ -100,6 +100,7 @@ async def test_command_text_and_json_on_the_memory_backend() -> None:
                 "uptime": 61.0,
                 "delivered": 5,
                 "dropped": 0,
+                "dropped_bytes": 0,
                 "heartbeat_age": 0.0,
             }
         ],

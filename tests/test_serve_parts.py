@@ -47,11 +47,11 @@ def test_gc_policy_freezes_after_start_up_and_after_each_wave_never_during_one(g
     assert tick() == []  # 0: nothing yet
     assert tick() == []  # 300: growing
     assert tick() == []  # 900: still growing
-    assert tick() == ["collect", "freeze"]  # 900 again: the wave is over
+    assert tick() == ["freeze"]  # 900 again: the wave is over: frozen, no collection (no pause)
     assert tick() == []  # 950: moving
     assert tick() == []  # 950 steady, but only 50 more than frozen
     assert tick() == []  # 3000: a wave under way
-    assert tick() == ["collect", "freeze"]  # 3000 steady
+    assert tick() == ["freeze"]  # 3000 steady
     assert tick() == []  # 1400: falling
     assert tick() == ["unfreeze", "collect", "freeze"]  # 1400 steady, under half of 3000: thaw
     assert tick() == []  # nothing new
