@@ -136,6 +136,7 @@ def test_pushstats_reads_the_live_cluster(cluster: ClusterFactory, sockets: list
         "uptime",
         "delivered",
         "dropped",
+        "dropped_bytes",
         "heartbeat_age",
     }
     assert sorted(m["client_id"] for m in data["group"]["members"]) == sorted([a.client_id, b.client_id])
