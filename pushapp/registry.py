@@ -8,7 +8,7 @@ its hub's event loop; other threads read it only on that loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +138,7 @@ class Registry:
     def has_group(self, group: str) -> bool:
         return group in self.groups
 
-    def members(self, group: str) -> Iterable[Connection]:
+    def members(self, group: str) -> Collection[Connection]:
         """The group's members; ``""`` means every connection, as in GatewayClient."""
         return self.clients.values() if group == "" else self.groups.get(group, ())
 

@@ -320,9 +320,11 @@ class Hub:
 
     async def _tell_missed(self, stream: str | None) -> None:
         """Tell the connections that may have missed pushes (on ``stream``; None: everyone) to refetch."""
-        for conn in list(self.registry) if stream is None else stream_targets(self.registry, stream):
-            await conn.sink.send(conn, missed_frame(stream))
-            telemetry.stats.recoveries["missed"] += 1
+        targets = list(self.registry) if stream is None else stream_targets(self.registry, stream)
+        frame = missed_frame(stream)  # once, for every recipient
+        for conn in targets:
+            await conn.sink.send(conn, frame)
+        telemetry.stats.recoveries["missed"] += len(targets)
 
     async def deliver(
         self,

@@ -53,7 +53,7 @@ def _group_client_ids(nodes: list[LocalNode], groups: list[str]) -> list[list[st
 
 
 def _group_counts(nodes: list[LocalNode], groups: list[str]) -> list[int]:
-    return [sum(len(list(n.registry.members(group))) for n in nodes) for group in groups]
+    return [sum(len(n.registry.members(group)) for n in nodes) for group in groups]
 
 
 def _group_sessions(nodes: list[LocalNode], group: str) -> dict[str, dict[str, Any]]:
