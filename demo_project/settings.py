@@ -15,14 +15,14 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver serves the ASGI application, WebSockets included
-    "django.contrib.admin",  # for the staff demo user (admin / demo): its "Staff dashboard" link, for now
+    "pushapp",  # before the admin: its index then links the live dashboard (pushapp/templates/admin/)
+    "django.contrib.admin",  # for the staff demo user (admin / demo)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "pushapp",
     "demo_project.demo",
 ]
 

@@ -66,6 +66,7 @@ def demo_app(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Itera
     ):
         with django_db_blocker.unblock():
             call_command("migrate", "demo", verbosity=0)
+            call_command("migrate", "admin", verbosity=0)  # the admin's index lists recent actions
         try:
             yield
         finally:
@@ -75,6 +76,7 @@ def demo_app(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Itera
             message_received.disconnect(dispatch_uid="demo.echo")
             with django_db_blocker.unblock():
                 call_command("migrate", "demo", "zero", verbosity=0)
+                call_command("migrate", "admin", "zero", verbosity=0)
 
 
 @pytest.fixture
@@ -176,6 +178,14 @@ def test_staff_see_the_link_to_the_staff_dashboard(db: None) -> None:
     client.force_login(User.objects.get(username="admin"))
     page = client.get("/").content.decode()
     assert '<a href="/pushapp/dashboard/" id="nav-staff">Staff dashboard</a>' in page
+
+
+def test_the_admin_index_links_the_live_dashboard(db: None) -> None:
+    client = Client()
+    client.force_login(User.objects.get(username="admin"))
+    page = client.get("/admin/").content.decode()
+    assert 'id="pushapp-dashboard"' in page and '<a href="/pushapp/dashboard/">Live dashboard</a>' in page
+    assert "Site administration" in page  # the admin's own index, extended
 
 
 # -- (b) another service posts over HTTP -------------------------------------------------------------------
