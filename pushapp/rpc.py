@@ -44,6 +44,10 @@ class Caller:
         node = node_of(client_id)
         channel = hub_channel(node)
         alive = asyncio.ensure_future(_node_alive(node))
+        # Never cancelled: cancelling a Redis command in flight throws its connection away (a new one
+        # per call). Kept referenced until done; its answer is simply not needed once the reply is in.
+        _checks.add(alive)
+        alive.add_done_callback(_checks.discard)
         started = time.perf_counter()
         try:
             await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
@@ -65,7 +69,6 @@ class Caller:
             )
             return None
         finally:
-            alive.cancel()
             self._pending.pop(request_id, None)
             telemetry.stats.control_calls.observe(time.perf_counter() - started)
 
@@ -85,6 +88,9 @@ class Caller:
             future = self._pending.get(message.get("i", ""))
             if future is not None and not future.done():
                 future.set_result(message.get("v"))
+
+
+_checks: set[asyncio.Future[bool | None]] = set()
 
 
 async def _node_alive(node: str) -> bool | None:
