@@ -50,19 +50,22 @@ def _wait_for(log: Path, text: str) -> None:
         time.sleep(0.1)
 
 
-def breakdown(log: Path, n: int) -> tuple[float, list[tuple[str, float]]]:
-    """Bytes per connection in all, and per package, from the server's second tracemalloc report."""
+def breakdown(log: Path, n: int, lines: bool = False) -> tuple[float, list[tuple[str, float]]]:
+    """Bytes per connection in all, and per package (or source line), from the server's second
+    tracemalloc report."""
     per_package: Counter[str] = Counter()
     for line in log.read_text(errors="replace").splitlines():
         match = _STAT.match(line.strip())
         if match:
-            per_package[package(match.group(3))] += int(match.group(1))
+            where = match.group(3)
+            name = package(where.rsplit(":", 1)[0]) + ":" + where.rsplit(":", 1)[1] if lines else package(where)
+            per_package[name] += int(match.group(1))
     total = sum(per_package.values()) / n
     return total, [(name, size / n) for name, size in per_package.most_common()]
 
 
-def run(system: str, n: int, out: Path) -> None:
-    os.environ["BENCH_TRACEMALLOC"] = "1"
+def run(system: str, n: int, out: Path, lines: bool = False) -> None:
+    os.environ["BENCH_TRACEMALLOC"] = "lineno" if lines else "1"
     with RedisServer() as redis:
         try:
             environment = Environment(redis.url, system, log_dir=out / "logs")
@@ -81,10 +84,10 @@ def run(system: str, n: int, out: Path) -> None:
             _wait_for(server.log_path, f"{TRACE_PREFIX} end")
         finally:
             kill_all()
-    total, packages = breakdown(server.log_path, n)
+    total, packages = breakdown(server.log_path, n, lines)
     print(f"{system}, {n:,} idle connections, under tracemalloc: {(after - before) / n:.1f} KB RSS each")
     print(f"Python allocations per connection: {total / 1024:.1f} KB")
-    for name, size in packages[:25]:
+    for name, size in packages[: 40 if lines else 25]:
         print(f"{size:8.0f} B  {name}")
 
 
@@ -93,8 +96,9 @@ def main() -> int:
     parser.add_argument("--system", choices=SYSTEMS, default="pushapp")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--lines", action="store_true", help="per source line instead of per package")
     args = parser.parse_args()
-    run(args.system, args.n, args.out)
+    run(args.system, args.n, args.out, args.lines)
     return 0
 
 

@@ -27,7 +27,8 @@ def run_daphne(app: str, port: int) -> None:
     from daphne.cli import CommandLineInterface
 
     endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"
-    argv = ["-e", endpoint, "--access-log", "/dev/null", "--ping-interval", str(NO_PING), app]
+    # -v 0: no access log (daphne's default of -v 1 formats and prints a line per connection and request)
+    argv = ["-e", endpoint, "-v", "0", "--ping-interval", str(NO_PING), app]
     CommandLineInterface().run(argv)
 
 
@@ -74,11 +75,12 @@ def log_slow_gc() -> None:
 def trace_memory_on_signal() -> None:
     """Diagnostics, off unless BENCH_TRACEMALLOC=1 (tracing slows the server down): the first SIGUSR1
     takes a tracemalloc snapshot, each later one logs how much each source file's allocations grew
-    since then. Used to see what an idle connection holds (docs/performance.md)."""
+    since then (each source line's, with BENCH_TRACEMALLOC=lineno). Used to see what an idle connection holds (docs/performance.md)."""
     import tracemalloc
 
     tracemalloc.start()
     first: list[tracemalloc.Snapshot] = []
+    key = "lineno" if os.environ.get("BENCH_TRACEMALLOC") == "lineno" else "filename"
 
     def on_signal(signum: int, frame: Any) -> None:
         snapshot = tracemalloc.take_snapshot().filter_traces(
@@ -88,15 +90,42 @@ def trace_memory_on_signal() -> None:
             first.append(snapshot)
             print(f"{TRACE_PREFIX} reference snapshot taken", file=sys.stderr, flush=True)
             return
-        for stat in snapshot.compare_to(first[0], "filename"):
+        for stat in snapshot.compare_to(first[0], key):
             if stat.size_diff > 0:
-                where = stat.traceback[0].filename
+                frame = stat.traceback[0]
+                where = f"{frame.filename}:{frame.lineno}" if key == "lineno" else frame.filename
                 print(
                     f"{TRACE_PREFIX} {stat.size_diff} {stat.count_diff} {where}", file=sys.stderr, flush=True
                 )
         print(f"{TRACE_PREFIX} end", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, on_signal)
+
+
+GARBAGE_PREFIX = "bench.serve garbage:"
+
+
+def report_garbage_on_signal() -> None:
+    """Diagnostics, off unless BENCH_GC_GARBAGE=1: each SIGUSR2 runs a full collection that keeps what it
+    finds unreachable (``gc.DEBUG_SAVEALL``) and logs the types of those objects, most common first, then
+    drops them, and leaves automatic collection off. The first signal clears what start-up left; the next
+    says what the traffic since made in reference cycles: garbage only a full collection frees, the more of
+    it the more of those pauses."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        from collections import Counter
+
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        found = gc.collect()
+        gc.set_debug(0)
+        gc.disable()
+        kinds = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage)
+        gc.garbage.clear()
+        print(f"{GARBAGE_PREFIX} {found} objects", file=sys.stderr, flush=True)
+        for kind, count in kinds.most_common(25):
+            print(f"{GARBAGE_PREFIX} {count} {kind}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGUSR2, on_signal)
 
 
 def apply_gc_policy() -> None:
@@ -132,6 +161,8 @@ def main() -> int:
     log_slow_gc()
     if os.environ.get("BENCH_TRACEMALLOC"):
         trace_memory_on_signal()
+    if os.environ.get("BENCH_GC_GARBAGE") == "1":
+        report_garbage_on_signal()
     if os.environ.get("BENCH_GC_POLICY") == "1":
         apply_gc_policy()
     sys.path.insert(0, ".")

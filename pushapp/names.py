@@ -7,6 +7,7 @@ therefore hashed into a fixed-length layer name, and the original travels inside
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -80,7 +81,10 @@ def one_or_many(value: object) -> list[object]:
     return [value]
 
 
+@functools.lru_cache(maxsize=65536)
 def _digest(value: str) -> str:
+    """Layer group names hash the uid or group (any length, any characters) to a fixed, safe name. The
+    same names come back on every send and connect: remembered, a few MB at most."""
     return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -17,12 +17,15 @@ PONG = '{"type":"pong"}'
 Payload = tuple[str | None, bytes | None]
 
 
+#: One encoder for every push (it keeps no state between calls): building one per call was a fifth of a
+#: sync send's cost.
+_ENCODER = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """JSON as pushapp sends it: compact, unicode kept, datetimes and decimals handled like Django does.
     ``NaN`` and infinities raise ``ValueError``: they are not JSON, and a client could not parse them."""
-    return json.dumps(
-        value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _ENCODER.encode(value)
 
 
 def encode_payload(data: Any) -> Payload:

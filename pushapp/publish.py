@@ -117,10 +117,14 @@ def flush(timeout: float | None = None) -> None:
 
 
 _lock = threading.Lock()
+_UNKNOWN = object()
 _direct: weakref.WeakKeyDictionary[ChannelLayer, DirectPublisher | None] = weakref.WeakKeyDictionary()
 
 
 def _direct_publisher(layer: ChannelLayer) -> DirectPublisher | None:
+    known = _direct.get(layer, _UNKNOWN)  # every sync send asks: no lock once it is known
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     with _lock:
         if layer not in _direct:
             publisher = None
