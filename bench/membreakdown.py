@@ -58,7 +58,11 @@ def breakdown(log: Path, n: int, lines: bool = False) -> tuple[float, list[tuple
         match = _STAT.match(line.strip())
         if match:
             where = match.group(3)
-            name = package(where.rsplit(":", 1)[0]) + ":" + where.rsplit(":", 1)[1] if lines else package(where)
+            if lines:
+                source, line_number = where.rsplit(":", 1)
+                name = f"{package(source)}:{line_number}"
+            else:
+                name = package(where)
             per_package[name] += int(match.group(1))
     total = sum(per_package.values()) / n
     return total, [(name, size / n) for name, size in per_package.most_common()]

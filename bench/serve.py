@@ -75,7 +75,8 @@ def log_slow_gc() -> None:
 def trace_memory_on_signal() -> None:
     """Diagnostics, off unless BENCH_TRACEMALLOC=1 (tracing slows the server down): the first SIGUSR1
     takes a tracemalloc snapshot, each later one logs how much each source file's allocations grew
-    since then (each source line's, with BENCH_TRACEMALLOC=lineno). Used to see what an idle connection holds (docs/performance.md)."""
+    since then (each source line's, with BENCH_TRACEMALLOC=lineno). Used to see what an idle connection
+    holds (docs/performance.md)."""
     import tracemalloc
 
     tracemalloc.start()

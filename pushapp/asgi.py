@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -32,10 +33,8 @@ def _origin(scope: dict[str, Any]) -> Any:
     parsed = None
     for name, value in scope.get("headers", ()):
         if name == b"origin":
-            try:
+            with contextlib.suppress(UnicodeDecodeError):
                 parsed = urlparse(value.decode("latin1"))
-            except UnicodeDecodeError:
-                pass
     return parsed
 
 
