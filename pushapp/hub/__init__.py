@@ -8,7 +8,7 @@ paths are :mod:`pushapp.servers`, below it.
 from __future__ import annotations
 
 from ..codes import CloseCode
-from ..layer import get_layer
+from ..layer import ChannelLayer, get_layer, layer_kind, layer_options
 from ..perloop import PerLoop
 from ..registry import Connection
 from .hub import Hub
@@ -18,9 +18,22 @@ __all__ = ["Connection", "Hub", "all_hubs", "get_hub", "running_hub", "stop_hub"
 _hubs: PerLoop[Hub] = PerLoop()
 
 
+def _hub_layer() -> ChannelLayer:
+    """The layer as the hub uses it: on channels-redis's pub/sub layer, with reads of its own
+    (:mod:`pushapp.redis.subscriber`) when the hosts allow."""
+    layer = get_layer()
+    if layer_kind() != "pubsub":
+        return layer
+    try:
+        from ..redis.subscriber import hub_layer
+    except ImportError:  # hiredis is not installed (it comes with the redis extra)
+        return layer
+    return hub_layer(layer, layer_options()) or layer
+
+
 async def get_hub() -> Hub:
     """The running loop's hub, started on first use."""
-    return await _hubs.get(lambda: Hub(get_layer(), _hubs.discard))
+    return await _hubs.get(lambda: Hub(_hub_layer(), _hubs.discard))
 
 
 def running_hub() -> Hub | None:
