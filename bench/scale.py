@@ -46,6 +46,7 @@ from tests.support.redis_server import RedisServer, find_redis_server
 SCENARIOS = ("workers", "shards")
 GROUP = "bench"  # every connection
 PAIR = "pair"  # the connections of servers 0 and 1 (shards)
+MIN_SENDS = 20  # per target of the Redis operations per send
 Say = Callable[[str], None]
 
 
@@ -65,6 +66,7 @@ class ScaleOptions:
     burst_count: int = 200  # messages of the burst
     unicast_per_uid: int = 2  # unicast sends per uid, round robin over every uid
     op_sends: int = 1_000  # sends per target for the Redis operations per send
+    op_deliveries: int = 200_000  # but no more deliveries than this per target (a big group: fewer sends)
     idle: float = 6.0  # seconds of the idle window measuring what the servers send by themselves
     warmup: int = 2  # connections per client process, used once before anything is measured
     message_size: int = 100
@@ -313,56 +315,56 @@ def unicast(cluster: Cluster) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Target:
-    """What one case of the Redis operations per send sends to."""
+    """What one case of the Redis operations per send sends to: the members of ``group``, or each of the
+    uids ``0..uids-1`` (every send names them all)."""
 
     name: str
     layer_group: str  # the layer group its sends are published to
-    command: dict[str, Any]  # the producer command, without run
-    per_conn: list[int] | None = None  # per client process, what each connection gets
-    unicast: tuple[int, int] | None = None  # or: (sends, uids) round robin over uids 0..uids-1
+    op: dict[str, Any]  # the producer command, without run and count
+    group: str | None = None
+    uids: int = 0
 
 
 def targets(cluster: Cluster) -> list[Target]:
-    k = cluster.options.op_sends
-    found = [Target("uid 0", uid_layer_group("0"), {"op": "unicast", "count": k, "uids": 1}, unicast=(k, 1))]
+    found = [Target("uid 0", uid_layer_group("0"), {"op": "unicast", "uids": 1}, uids=1)]
     for group in sorted(cluster.groups, key=lambda g: (len(cluster.groups[g]), g)):
-        command = {"op": "burst", "group": group, "count": k}
         found.append(
-            Target(f"group {group}", group_layer_group(group), command, per_conn=cluster.expect(group, k))
+            Target(f"group {group}", group_layer_group(group), {"op": "burst", "group": group}, group)
         )
-    found.append(
-        Target("send_to_all", ALL_GROUP, {"op": "all", "count": k}, per_conn=cluster.expect(GROUP, k))
-    )
+    found.append(Target("send_to_all", ALL_GROUP, {"op": "all"}, GROUP))
     listed = min(cluster.spread_limit + 1, cluster.options.connections)
+    layer_group = ALL_GROUP if listed > cluster.spread_limit else uid_layer_group("0")
     found.append(
-        Target(
-            f"uids 0..{listed - 1} in one call",
-            ALL_GROUP if listed > cluster.spread_limit else uid_layer_group("0"),
-            {"op": "uids", "count": k, "uids": listed},
-            unicast=(k * listed, listed),
-        )
+        Target(f"uids 0..{listed - 1} in one call", layer_group, {"op": "uids", "uids": listed}, uids=listed)
     )
     return found
 
 
 def redis_per_send(cluster: Cluster, target: Target) -> dict[str, Any]:
-    """``op_sends`` sends to one target; per Redis server what they cost, divided by the sends."""
+    """Sends to one target; per Redis server what they cost, divided by the sends. ``op_sends`` of them,
+    fewer to a big group: at most ``op_deliveries`` deliveries (and at least MIN_SENDS sends)."""
     options = cluster.options
     run = next(cluster.runs)
-    if target.per_conn is not None:
-        expected = cluster.pool.arm_each(run, target.per_conn)
+    if target.group is not None:
+        members = cluster.pool.arm_each(run, cluster.expect(target.group, 1))
     else:
-        expected = cluster.pool.arm(run, unicast=target.unicast)
+        members = target.uids
+    sends = max(MIN_SENDS, min(options.op_sends, options.op_deliveries // max(members, 1)))
+    if target.group is not None:
+        expected = cluster.pool.arm_each(run, cluster.expect(target.group, sends))
+    else:
+        expected = cluster.pool.arm(run, unicast=(sends * target.uids, target.uids))
     before = cluster.counters.sample()
-    command = {**target.command, "run": run, "size": options.message_size}
-    cluster.producer.call(command, 60 + options.op_sends * 0.05)
+    command = {**target.op, "count": sends, "run": run, "size": options.message_size}
+    cluster.producer.call(command, 60 + sends * 0.05)
     result = _wait(cluster, expected)
     raw, usage = cluster.counters.usage_since(before)
-    shards = per_each(usage, options.op_sends)
+    shards = per_each(usage, sends)
     subscribers = cluster.counters.subscribers(cluster.channel(target.layer_group))
     return {
         "target": target.name,
-        "sends": options.op_sends,
+        "sends": sends,
+        "members": members,
         "processes": len(cluster.pids),
         "processes_reached": sum(subscribers),  # subscribers of its channel: one per process holding it
         "subscribers_by_shard": subscribers,
@@ -371,7 +373,7 @@ def redis_per_send(cluster: Cluster, target: Target) -> dict[str, Any]:
         "bytes_out_per_send": round(sum(s["bytes_out"] for s in shards), 1),
         "redis_cpu_us_per_send": round(sum(s["cpu_us"] for s in shards), 2),
         "by_shard": shards,
-        "as_counted_by_shard": per_each(raw, options.op_sends),  # the background not subtracted
+        "as_counted_by_shard": per_each(raw, sends),  # the background not subtracted
         "window_s": round(raw.seconds, 3),
         "expected": expected,
         "received": result.received,

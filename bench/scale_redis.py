@@ -1,12 +1,12 @@
 """What the Redis servers of ``python -m bench.scale`` did: commands, bytes and CPU between two samples.
 
-Each sample reads ``INFO commandstats`` (calls per command, counted by Redis itself, commands run by Lua
-scripts included), ``INFO stats`` (``total_net_output_bytes``: what Redis wrote to every client, the
-pub/sub messages to the servers among it) and ``INFO cpu`` from every shard. What the servers do on
-their own while nothing is sent (a probe ``PUBLISH`` per process per second, a presence heartbeat every
-few seconds) is measured once over an idle window and subtracted as a rate; the samples' own commands
-(``INFO``, ``CLIENT LIST``, ``PUBSUB NUMSUB``) are never counted, and the bytes and CPU of taking a
-sample are measured once too (two samples back to back) and subtracted.
+Each sample reads, from every shard, ``INFO commandstats`` (calls per command, counted by Redis itself,
+commands run by Lua scripts included), ``INFO stats`` (``total_net_output_bytes``: what Redis wrote to
+every client, the pub/sub messages to the servers among it), ``INFO cpu`` and ``INFO memory``. What the
+servers do on their own while nothing is sent (a probe ``PUBLISH`` per process per second, a presence
+heartbeat every few seconds) is measured once over an idle window and subtracted as a rate; the samples'
+own commands (``INFO``, ``CLIENT LIST``, ``PUBSUB NUMSUB``) are never counted, and the bytes and CPU of
+taking a sample are measured once too (two samples back to back) and subtracted.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Sample:
     calls: list[dict[str, int]]  # per shard: command -> calls so far
     net_out: list[int]  # per shard: total_net_output_bytes
     cpu: list[float]  # per shard: used_cpu_user + used_cpu_sys, seconds
+    memory: list[int]  # per shard: used_memory, bytes
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Usage:
     calls: list[dict[str, float]]
     net_out: list[float]
     cpu: list[float]
+    memory: list[float]  # growth: not a rate, nothing is subtracted from it
 
     def minus(self, background: Usage | None, overhead: Usage | None) -> Usage:
         """Without the idle rate of ``background`` over this window, and the bytes and CPU of one sample
@@ -53,7 +55,7 @@ class Usage:
             if overhead is not None:
                 net_out[shard] -= overhead.net_out[shard]
                 cpu[shard] -= overhead.cpu[shard]
-        return Usage(self.seconds, calls, net_out, cpu)
+        return Usage(self.seconds, calls, net_out, cpu, self.memory)
 
 
 @dataclass
@@ -73,14 +75,15 @@ class Counters:
             client.close()
 
     def sample(self) -> Sample:
-        calls, net_out, cpu = [], [], []
+        calls, net_out, cpu, memory = [], [], [], []
         for client in self.clients:
             stats = client.info("commandstats")
             calls.append({key.removeprefix("cmdstat_"): int(value["calls"]) for key, value in stats.items()})
             net_out.append(int(client.info("stats")["total_net_output_bytes"]))
             used = client.info("cpu")
             cpu.append(float(used["used_cpu_user"]) + float(used["used_cpu_sys"]))
-        return Sample(time.monotonic(), calls, net_out, cpu)
+            memory.append(int(client.info("memory")["used_memory"]))
+        return Sample(time.monotonic(), calls, net_out, cpu, memory)
 
     @staticmethod
     def between(before: Sample, after: Sample) -> Usage:
@@ -98,6 +101,7 @@ class Counters:
             calls,
             [float(b - a) for a, b in zip(before.net_out, after.net_out, strict=True)],
             [b - a for a, b in zip(before.cpu, after.cpu, strict=True)],
+            [float(b - a) for a, b in zip(before.memory, after.memory, strict=True)],
         )
 
     def calibrate(self, idle: float) -> dict[str, Any]:
@@ -145,8 +149,8 @@ class Counters:
 
 
 def per_each(usage: Usage, count: int) -> list[dict[str, Any]]:
-    """Per shard: commands by name, PUBLISH, every command, output bytes and CPU, each divided by ``count``
-    (sends, or new connections)."""
+    """Per shard: commands by name, PUBLISH, every command, output bytes, CPU and memory growth, each
+    divided by ``count`` (sends, or new connections)."""
     out = []
     for shard in range(len(usage.calls)):
         # What is left of a command after the background is subtracted may be a little below zero: noise.
@@ -159,6 +163,7 @@ def per_each(usage: Usage, count: int) -> list[dict[str, Any]]:
                 "all_commands": round(sum(counted.values()) / count, 3),
                 "bytes_out": round(max(usage.net_out[shard], 0.0) / count, 1),
                 "cpu_us": round(max(usage.cpu[shard], 0.0) / count * 1e6, 2),
+                "memory_bytes": round(usage.memory[shard] / count, 1),
             }
         )
     return out
