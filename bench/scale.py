@@ -333,7 +333,10 @@ def targets(cluster: Cluster) -> list[Target]:
         )
     found.append(Target("send_to_all", ALL_GROUP, {"op": "all"}, GROUP))
     listed = min(cluster.spread_limit + 1, cluster.options.connections)
-    layer_group = ALL_GROUP if listed > cluster.spread_limit else uid_layer_group("0")
+    # Beyond the limit one message to every process carries all the uids; with history each uid is a
+    # stream of its own (one script call each), published to its own channel: uid 0's is looked at.
+    spread = listed > cluster.spread_limit and not cluster.options.history
+    layer_group = ALL_GROUP if spread else uid_layer_group("0")
     found.append(
         Target(f"uids 0..{listed - 1} in one call", layer_group, {"op": "uids", "uids": listed}, uids=listed)
     )
