@@ -39,7 +39,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
-    assert "| target | processes Redis sent it to" in completed.stdout
+    assert "| target | sends | processes Redis sent it to" in completed.stdout
     data: dict[str, Any] = json.loads((Path(out) / "scale.json").read_text())
     return data
 
