@@ -110,14 +110,15 @@ class Clients:
         raise ValueError(f"unknown command {op!r}")
 
     async def connect(self, command: dict[str, Any]) -> dict[str, Any]:
-        """Open connections ``start..stop-1`` (the index is the uid), a few handshakes at a time."""
+        """Open connections ``start..stop-1`` (the index is the uid), a few handshakes at a time; pushapp
+        tokens carry ``groups`` if the command has it (bench/scale.py), else ``[group]``."""
         started = time.monotonic()
         system, port, group = command["system"], int(command["port"]), command["group"]
         start, stop = int(command["start"]), int(command["stop"])
         semaphore = asyncio.Semaphore(int(command.get("concurrency", 32)))
         deadline = started + float(command.get("timeout", 120.0))
         errors: list[str] = []
-        tokens = _tokens(system, range(start, stop), group)
+        tokens = _tokens(system, range(start, stop), command.get("groups") or [group])
 
         async def one(index: int) -> None:
             async with semaphore:
@@ -152,7 +153,7 @@ class Clients:
         not a loss, so they are counted apart too."""
         system, port, group = command["system"], int(command["port"]), command["group"]
         indices = range(int(command["start"]), int(command["stop"]))
-        tokens = _tokens(system, indices, group)
+        tokens = _tokens(system, indices, [group])
         lifetime = float(command["lifetime"])
         self._churners = [
             asyncio.ensure_future(self._churn(system, port, group, i, tokens.get(i), lifetime))
@@ -283,13 +284,13 @@ class Clients:
         return sum(1 for conn in self.conns if conn.transport is not None)
 
 
-def _tokens(system: str, indices: range, group: str) -> dict[int, str]:
-    """pushapp tokens for uids ``indices``, all in ``group``; minted here with the shared SECRET_KEY."""
+def _tokens(system: str, indices: range, groups: list[str]) -> dict[int, str]:
+    """pushapp tokens for uids ``indices``, all in ``groups``; minted here with the shared SECRET_KEY."""
     if system != "pushapp":
         return {}
     from pushapp.tokens import issue_token
 
-    return {i: issue_token(str(i), [group]) for i in indices}
+    return {i: issue_token(str(i), groups) for i in indices}
 
 
 async def serve(replies: Any) -> None:

@@ -4,6 +4,11 @@ Each process reads where Redis is and which layer to use from the environment th
 ``BENCH_REDIS_URL`` (required), ``BENCH_LAYER`` (``pubsub``, the default, or ``core``), ``BENCH_PREFIX``
 (one per system, so the two never see each other's messages) and ``BENCH_ROLE`` (the Redis client name
 of this process's connections, so workload e can count its own connections with ``CLIENT LIST``).
+
+``BENCH_REDIS_URLS`` (optional, comma-separated, used by ``python -m bench.scale``): the layer's ``hosts``,
+one entry per Redis, which channels-redis shards channels and groups over by a consistent hash. Without
+it the layer has the one host ``BENCH_REDIS_URL``; with it, give ``BENCH_REDIS_URL`` the first of them
+(presence lives on the layer's first host).
 """
 
 import os
@@ -27,6 +32,8 @@ try:
 except KeyError:
     raise ImproperlyConfigured("bench settings need BENCH_REDIS_URL (redis://127.0.0.1:port/0)") from None
 
+_URLS = [url.strip() for url in os.environ.get("BENCH_REDIS_URLS", "").split(",") if url.strip()]
+_URLS = _URLS or [REDIS_URL]
 _LAYER = os.environ.get("BENCH_LAYER", "pubsub")
 _PREFIX = os.environ.get("BENCH_PREFIX", "bench.")
 _NAME = f"{os.environ.get('BENCH_ROLE', 'bench')}-{os.getpid()}"
@@ -35,7 +42,7 @@ if _LAYER == "pubsub":
     CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "client_name": _NAME}], "prefix": _PREFIX},
+            "CONFIG": {"hosts": [{"address": url, "client_name": _NAME} for url in _URLS], "prefix": _PREFIX},
         }
     }
 elif _LAYER == "core":
@@ -45,7 +52,7 @@ elif _LAYER == "core":
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "client_name": _NAME}],
+                "hosts": [{"address": url, "socket_timeout": None, "client_name": _NAME} for url in _URLS],
                 "prefix": _PREFIX,
                 "capacity": 1000,
                 "channel_capacity": {"pushapp.hub.*": 100000, "pushapp.reply.*": 10000},
