@@ -129,9 +129,9 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.membership.leave_all()
         await self.presence.stop()
-        close = getattr(self.layer, "close", None)  # reads of its own (pushapp.redis.subscriber)
-        if close is not None:
-            close()
+        close_reads = getattr(self.layer, "close_reads", None)  # its own reads (pushapp.redis.subscriber)
+        if close_reads is not None:
+            close_reads()
 
     def info_pairs(self) -> list[str]:
         """This process as ``manage.py pushstats`` shows it, as field/value pairs."""

@@ -252,7 +252,8 @@ class HubLayer:
         name = f"{self.prefix}__group__{group}"
         await self._shard(name).unsubscribe(name)
 
-    def close(self) -> None:
+    def close_reads(self) -> None:
+        """Close this hub's connections (the hub stops)."""
         for shard in self._shards:
             shard.close()
 
