@@ -176,10 +176,12 @@ def _send_to_client(client_id: str, data: Any) -> list[Op]:
 
 def _send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
     """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
-    uids = _unique(normalize_uid(u) for u in one_or_many(uid))
+    uids = [normalize_uid(uid)] if type(uid) is str else _unique(normalize_uid(u) for u in one_or_many(uid))
     payload = encode_payload(data)
     if history.config().for_uid() and payload[0] is not None:  # bytes are never kept
         return _to_streams("uid", uids, [uid_stream(u) for u in uids], payload, None)
+    if len(uids) == 1:  # the most common push of all: one user's tabs and devices
+        return [("group_send", uid_layer_group(uids[0]), wire.push("uid", uids, payload))]
     return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], payload)
 
 

@@ -90,9 +90,10 @@ class DirectPublisher:
 
     def publish(self, ops: list[Op]) -> None:
         items: list[tuple[int, str | None, Any]] = []
+        shards = len(self.clients)
         for method, name, message in ops:
             channel = name if method == "send" else f"{self.prefix}__group__{name}"
-            shard = self.shard_of(channel, len(self.clients))
+            shard = self.shard_of(channel, shards) if shards > 1 else 0
             limits = history.config().for_stream(message["s"]) if method == "history" else None
             if limits is not None:
                 backend = history.get_history()
@@ -103,7 +104,7 @@ class DirectPublisher:
         if self._down is not None:
             self._check_back(items[0][0] if items else 0)
         with self._cond:
-            if self._owner != os.getpid():
+            if not self._owner:  # never started, or this is a fork's child (reset at fork)
                 self._start()
             while len(self._queue) >= self.MAX_PENDING:
                 self._cond.wait()
