@@ -277,7 +277,11 @@ class RedisWriter(Writer):
                     for command in commands:
                         pipe.execute_command(*command)
                     if deltas:
-                        await self._call("count", self.node, *deltas, client=pipe)
+                        # EVALSHA as a plain command: a script registered with the pipeline costs a
+                        # SCRIPT EXISTS round trip per batch. If Redis lost its scripts it lost this
+                        # node's keys too: the error leads to the resync, which loads the script.
+                        args = self.backend._args("count", (self.node, *deltas))
+                        pipe.execute_command("EVALSHA", self._script.sha, 0, *args)
                     results = await pipe.execute()
                     if deltas:
                         self.emitter.emit(_decode(results[-1]))
