@@ -164,9 +164,10 @@ class DirectPublisher:
 
 
     def _commands(self, batch: list[tuple[int, str | None, Any]]) -> dict[int, list[tuple[Any, list[Any]]]]:
-        """Per shard, the script calls that carry ``batch`` in order: each run of plain messages in one
+        """Per shard, the calls that carry ``batch`` in order: each run of plain messages in one
         PUBLISH_MANY (one command, one reply to parse, instead of one per message: the sender thread's
-        cost per send, which the caller shares a GIL with), each push with history in its own call."""
+        cost per send, which the caller shares a GIL with), each push with history in its own call. A
+        lone message is a plain PUBLISH: a script in a pipeline costs a SCRIPT EXISTS round trip first."""
         commands: dict[int, list[tuple[Any, list[Any]]]] = {}
         for shard, channel, data in batch:
             calls = commands.setdefault(shard, [])
@@ -176,7 +177,15 @@ class DirectPublisher:
                 calls[-1][1].extend((channel, data))
             else:
                 calls.append((self._publish_many[shard], [channel, data]))
+        for calls in commands.values():
+            for i, (script, args) in enumerate(calls):
+                if len(args) == 2 and script in self._publish_many:
+                    calls[i] = (_publish, args)
         return commands
+
+
+def _publish(args: list[Any], client: Any) -> None:
+    client.publish(*args)
 
 
 def _queue_depth() -> int:

@@ -33,17 +33,22 @@ RETRY_FIRST, RETRY_MAX = 0.1, 2.0
 def _address(host: Mapping[str, Any]) -> dict[str, Any] | None:
     """Where and how to connect, from one of the layer's ``hosts``; None for what this reader does not
     speak (TLS, Sentinel, options it does not know): the layer's own reader is used then."""
-    if set(host) - {"address", "password", "username", "client_name"}:
+    if set(host) - {"address", "host", "port", "db", "password", "username", "client_name"}:
         return None
+    target: dict[str, Any] = {
+        "password": host.get("password"),
+        "username": host.get("username"),
+        "client_name": host.get("client_name"),
+    }
     address = host.get("address")
+    if address is None and isinstance(host.get("host"), str):  # a (host, port) pair in ``hosts``
+        target.update(host=host["host"], port=int(host.get("port") or 6379))
+        return target
     if not isinstance(address, str):
         return None
     url = urlparse(address)
-    target: dict[str, Any] = {
-        "password": host.get("password") or (unquote(url.password) if url.password else None),
-        "username": host.get("username") or (unquote(url.username) if url.username else None),
-        "client_name": host.get("client_name"),
-    }
+    target["password"] = target["password"] or (unquote(url.password) if url.password else None)
+    target["username"] = target["username"] or (unquote(url.username) if url.username else None)
     if url.scheme == "redis":
         target.update(host=url.hostname or "localhost", port=url.port or 6379)
     elif url.scheme == "unix":

@@ -48,7 +48,7 @@ def ping(port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))  # NOAUTH: up, with a password
     except OSError:
         return False
 
@@ -58,8 +58,9 @@ class RedisServer:
 
     restartable = True
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.binary = find_redis_server()
+        self.extra_args = extra_args  # e.g. ("--requirepass", "secret")
         self._own_directory = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="pushapp-redis-"))
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ class RedisServer:
             raise RuntimeError("redis-server is already running")
         self._log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - closed in _end
         args = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        args += ["--dir", str(self.directory), "--daemonize", "no"]
+        args += ["--dir", str(self.directory), "--daemonize", "no", *self.extra_args]
         self._process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
         )
