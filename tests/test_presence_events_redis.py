@@ -128,3 +128,26 @@ async def test_a_writer_resync_fires_only_what_changed(backend: RedisBackend) ->
     finally:
         await writer.stop()
         await backend.aclose()
+
+
+def test_a_batch_of_presence_writes_is_compacted_per_key_in_order() -> None:
+    from pushapp.redis.presence import compact
+
+    commands = [
+        ("HSET", "c", "a", "1"),
+        ("SADD", "u:1", "a"),
+        ("SADD", "uids", "1"),
+        ("HSET", "c", "b", ""),
+        ("SADD", "uids", "2"),
+        ("SREM", "uids", "1"),  # another verb on the key: what follows cannot join what came before
+        ("SADD", "uids", "1"),
+        ("HDEL", "c", "a"),
+    ]
+    assert compact(commands) == [
+        ("HSET", "c", "a", "1", "b", ""),
+        ("SADD", "u:1", "a"),
+        ("SADD", "uids", "1", "2"),
+        ("SREM", "uids", "1"),
+        ("SADD", "uids", "1"),
+        ("HDEL", "c", "a"),
+    ]

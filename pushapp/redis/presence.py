@@ -196,6 +196,27 @@ def _decode(value: Any) -> Any:
     return value
 
 
+#: Commands that take any number of field/value pairs or members after their key.
+_VARIADIC = {"HSET": 2, "HDEL": 1, "SADD": 1, "SREM": 1}
+
+
+def compact(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The same writes in fewer commands: a command joins an earlier one of the same verb on the same
+    key when nothing else touched that key in between (a connection storm's HSETs and SADDs of one
+    batch become one of each; keys are independent, so only the order on each key must hold)."""
+    out: list[list[Any]] = []
+    last: dict[Any, tuple[str, int]] = {}  # key -> (verb, index in out) of the last command on it
+    for command in commands:
+        verb, key = command[0], command[1]
+        previous = last.get(key)
+        if previous is not None and previous[0] == verb and verb in _VARIADIC:
+            out[previous[1]].extend(command[2:])
+            continue
+        last[key] = (verb, len(out))
+        out.append(list(command))
+    return [tuple(command) for command in out]
+
+
 class RedisWriter(Writer):
     """Queues a hub's presence writes and sends them in pipelined batches; keeps the heartbeat."""
 
@@ -274,7 +295,7 @@ class RedisWriter(Writer):
                     await self._write_everything()
                 elif commands or deltas:
                     pipe = self.client.pipeline(transaction=False)
-                    for command in commands:
+                    for command in compact(commands):
                         pipe.execute_command(*command)
                     if deltas:
                         # EVALSHA as a plain command: a script registered with the pipeline costs a
