@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import pprint
 import struct
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -60,41 +59,58 @@ def reject(send: Any, status: int) -> bool:
     return True
 
 
-class _LaterFormat:
-    """``pprint.pformat(value)``, computed only if a log line shows it."""
+class _Later:
+    """A log argument computed only if the line is written: ``function(*args)`` when formatted."""
 
-    __slots__ = ("value",)
+    __slots__ = ("args", "function")
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.function = function
+        self.args = args
 
     def __str__(self) -> str:
-        return pprint.pformat(self.value)
+        return str(self.function(*self.args))
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
 
 
-def _pformat_later(value: Any, *args: Any, **kwargs: Any) -> Any:
-    if args or kwargs or not isinstance(value, list):  # only the settings list is a log argument alone
-        return pprint.pformat(value, *args, **kwargs)
-    return _LaterFormat(value)
+def _later(function: Callable[..., Any], only: type | None = None) -> Callable[..., Any]:
+    def deferred(*args: Any) -> Any:
+        if only is not None and not isinstance(args[0], only):
+            return function(*args)
+        return _Later(function, args)
+
+    deferred.__wrapped__ = function  # type: ignore[attr-defined]
+    return deferred
+
+
+#: autobahn's helpers that format debug log arguments, per module: each call is made eagerly, even with
+#: debug logging off (pretty-printing 29 settings per accept, colouring names with click and printing the
+#: close reason's traceback per close: a tenth of an accept's CPU, a quarter of a close's). Only lists
+#: go to ``pformat`` as a log argument alone (a dict is formatted for a ``__str__``).
+_EAGER_LOG_ARGUMENTS: dict[str, dict[str, type | None]] = {
+    "autobahn.websocket.protocol": {"pformat": list, "hltype": None, "hlval": None},
+    "autobahn.twisted.websocket": {"hltype": None, "hlval": None},
+}
 
 
 def _lean_protocols(factory: Any) -> None:
     """Once per daphne server, cut two costs autobahn adds to every connection:
 
-    - it pretty-prints the connection's 29 settings for a debug log line even when debug logging is off
-      (a tenth of the CPU of an accept): now formatted only if the line is written;
-    - it copies those settings from the factory onto each connection: the protocol class now carries
-      the factory's values (final once daphne serves), so each connection keeps only what differs.
+    - its debug log arguments are computed only if a debug line is written (:data:`_EAGER_LOG_ARGUMENTS`);
+    - it copies 29 settings from the factory onto each connection: the protocol class now carries the
+      factory's values (final once daphne serves), so each connection keeps only what differs.
     """
     if getattr(factory, "_pushapp_lean", False):
         return
     factory._pushapp_lean = True
-    module = sys.modules.get("autobahn.websocket.protocol")
-    if module is not None and getattr(module, "pformat", None) is pprint.pformat:
-        module.pformat = _pformat_later  # type: ignore[attr-defined]
+    for name, helpers in _EAGER_LOG_ARGUMENTS.items():
+        module = sys.modules.get(name)
+        for helper, only in helpers.items():
+            function = getattr(module, helper, None)
+            if function is not None and not hasattr(function, "__wrapped__"):
+                setattr(module, helper, _later(function, only))
     base = factory.protocol
     settings = {}
     for name in getattr(base, "CONFIG_ATTRS", ()):
