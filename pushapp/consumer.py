@@ -219,7 +219,8 @@ class PushConsumer:
     ) -> tuple[str | None, dict[str, Position] | None]:
         """Wait for ``{"type": "auth", "token": …, "recover": …}``, the first frame, within AUTH_TIMEOUT."""
         try:
-            event = await asyncio.wait_for(receive(), push_settings.AUTH_TIMEOUT)
+            async with asyncio.timeout(push_settings.AUTH_TIMEOUT):  # no task of its own, as wait_for has
+                event = await receive()
         except TimeoutError:
             telemetry.stats.auth_failures["AuthTimeout"] += 1
             await send(close_event(CloseCode.AUTH_TIMEOUT))
