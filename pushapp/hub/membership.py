@@ -52,8 +52,8 @@ class LayerMembership:
             self._refs.pop(name, None)
             await self._sync(name)
 
-    async def _sync(self, name: str) -> None:
-        """Make the layer agree with the holders of one name."""
+    async def _sync(self, name: str, again: bool = False) -> None:
+        """Make the layer agree with the holders of one name (``again``: join it even if joined)."""
         entry = self._locks.get(name)
         if entry is None:
             entry = self._locks[name] = _NameLock()
@@ -61,7 +61,7 @@ class LayerMembership:
         try:
             async with entry.lock:
                 wanted = self._refs.get(name, 0) > 0
-                if wanted and name not in self.joined:
+                if wanted and (again or name not in self.joined):
                     await self.layer.group_add(name, self.channel)
                     self.joined.add(name)
                 elif not wanted and name in self.joined:
@@ -75,8 +75,8 @@ class LayerMembership:
 
     async def rejoin(self) -> None:
         """Join every held name again: before channels-redis expires them, and after Redis lost them."""
-        for name in list(self.joined):
-            await self.layer.group_add(name, self.channel)
+        for name in list(self.joined):  # under each name's lock: a leave under way is not undone
+            await self._sync(name, again=True)
 
     async def leave_all(self) -> None:
         """Leave every layer group (shutdown)."""

@@ -64,30 +64,56 @@ def direct_config(config: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return None if any(t is None for t in targets) else targets  # type: ignore[return-value]
 
 
-class _Shard(asyncio.Protocol):
-    """One Redis connection holding this hub's subscriptions on one shard."""
+class _Link(asyncio.Protocol):
+    """One TCP connection of a shard, with its own parser: a late ``connection_lost`` of a connection
+    already replaced never touches the one that replaced it."""
+
+    def __init__(self, shard: _Shard) -> None:
+        self.shard = shard
+        self.reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        self.shard.replies(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.shard.lost(self, exc)
+
+
+class _Shard:
+    """The Redis connection holding this hub's subscriptions on one shard."""
 
     def __init__(self, target: dict[str, Any], on_message: Any) -> None:
         self.target = target
         self.on_message = on_message
         self.channels: set[str] = set()  # confirmed subscriptions, subscribed again after a reconnect
-        self.transport: asyncio.Transport | None = None
-        self._reader = hiredis.Reader()
+        self.link: _Link | None = None
         self._waiting: dict[tuple[bytes, bytes], deque[asyncio.Future[None]]] = {}
         self._lock = asyncio.Lock()
         self._closing = False
         self._reconnecting: asyncio.Task[None] | None = None
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self.link.transport if self.link is not None else None
 
     # -- the connection ----------------------------------------------------------------------------
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         target = self.target
+        link = _Link(self)
         if "path" in target:
-            connecting = loop.create_unix_connection(lambda: self, target["path"])
+            connecting = loop.create_unix_connection(lambda: link, target["path"])
         else:
-            connecting = loop.create_connection(lambda: self, target["host"], target["port"])
+            connecting = loop.create_connection(lambda: link, target["host"], target["port"])
         await asyncio.wait_for(connecting, CONFIRM_TIMEOUT)
+        self.link = link
         commands = []
         if target["password"]:
             auth = [target["username"], target["password"]] if target["username"] else [target["password"]]
@@ -99,12 +125,10 @@ class _Shard(asyncio.Protocol):
         if self.channels:
             await self._command("SUBSCRIBE", list(self.channels))
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self._reader = hiredis.Reader()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+    def lost(self, link: _Link, exc: Exception | None) -> None:
+        if link is not self.link:
+            return  # an earlier connection, replaced already
+        self.link = None
         for waiters in self._waiting.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -132,9 +156,16 @@ class _Shard(asyncio.Protocol):
             self._reconnecting = None
 
     def _drop(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-            self.transport = None
+        link, self.link = self.link, None
+        if link is not None and link.transport is not None:
+            link.transport.abort()
+        for waiters in self._waiting.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("the connection to Redis was dropped"))
+        self._waiting.clear()
+        if link is not None and not self._closing and self._reconnecting is None:
+            self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     def close(self) -> None:
         self._closing = True
@@ -145,9 +176,10 @@ class _Shard(asyncio.Protocol):
     # -- commands ---------------------------------------------------------------------------------
 
     def _write(self, command: tuple[Any, ...]) -> None:
-        if self.transport is None:
+        transport = self.transport
+        if transport is None:
             raise ConnectionError("not connected to Redis")
-        self.transport.write(hiredis.pack_command(command))
+        transport.write(hiredis.pack_command(command))
 
     async def _command(self, verb: str, channels: list[str]) -> None:
         """SUBSCRIBE or UNSUBSCRIBE ``channels``; returns once Redis confirmed each."""
@@ -186,11 +218,12 @@ class _Shard(asyncio.Protocol):
 
     # -- replies ----------------------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        reader.feed(data)
+    def replies(self, link: _Link) -> None:
+        if link is not self.link:
+            return  # a replaced connection's last bytes
+        gets = link.reader.gets
         on_message = self.on_message
-        while (reply := reader.gets()) is not False:
+        while (reply := gets()) is not False:
             if type(reply) is list and reply:
                 kind = reply[0]
                 if kind == b"message":
@@ -208,6 +241,7 @@ class _Shard(asyncio.Protocol):
             if isinstance(reply, hiredis.ReplyError):
                 logger.error("pushapp: Redis refused a pub/sub command: %s", reply)
                 self._drop()
+                return
 
 
 class HubLayer:

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a client closed for not reading (4005) has to read its backlog and the close frame.
 SLOW_CLOSE_SECONDS = 10.0
+#: Seconds the hub may take to stop on a graceful shutdown (a Redis that stopped answering must not keep
+#: the process alive: presence expires on its own).
+SHUTDOWN_SECONDS = 15.0
 
 
 def protocol_of(send: Any) -> Any | None:
@@ -194,8 +197,14 @@ def on_shutdown(callback: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         return False
     from twisted.internet.defer import Deferred
 
+    async def bounded() -> None:
+        try:
+            await asyncio.wait_for(callback(), SHUTDOWN_SECONDS)
+        except TimeoutError:
+            logger.warning("pushapp: the hub did not stop within %s s; exiting anyway", SHUTDOWN_SECONDS)
+
     reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(callback()))
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(bounded()))
     )
     return True
 
