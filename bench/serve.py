@@ -45,6 +45,7 @@ def run_uvicorn(app: str, port: int) -> None:
         log_level="warning",
         ws_ping_interval=None,
         ws_per_message_deflate=False,
+        ws=os.environ.get("BENCH_UVICORN_WS", "auto"),  # websockets, websockets-sansio, wsproto
     )
 
 
