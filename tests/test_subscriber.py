@@ -113,3 +113,60 @@ async def test_groups_on_two_shards_reach_it_and_survive_a_redis_restart() -> No
         finally:
             reader.close_reads()
             await layer.flush()
+
+
+class _Cut:
+    """A TCP relay to Redis that can go silent without closing, as a cut network does."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.silent = False
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                if not self.silent:
+                    writer.write(data)
+
+        await asyncio.gather(pipe(client_r, redis_w), pipe(redis_r, client_w), return_exceptions=True)
+
+
+async def test_a_connection_gone_silent_is_noticed_on_rejoin_and_made_anew(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pushapp.redis.subscriber as subscriber
+
+    monkeypatch.setattr(subscriber, "CONFIRM_TIMEOUT", 0.5)
+    cut = _Cut(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    relay = f"redis://127.0.0.1:{await cut.start()}/0"
+    layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix="sub-cut")
+    reader = hub_layer(layer, {"hosts": [relay], "prefix": "sub-cut"})
+    assert reader is not None
+    try:
+        await reader.group_add("g", "pushapp.hub.test")
+        cut.silent = True  # nothing gets through, and nothing closes
+        with pytest.raises(TimeoutError):
+            await reader.group_add("g", "pushapp.hub.test")  # the probe's rejoin: a confirmation is due
+        cut.silent = False  # the old connection is dropped; the next one subscribes everything again
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while True:
+            assert asyncio.get_running_loop().time() < deadline, "the subscription never came back"
+            await layer.group_send("g", {"type": "after-cut"})
+            try:
+                message = await asyncio.wait_for(reader.receive("pushapp.hub.test"), 0.2)
+            except TimeoutError:
+                continue
+            assert message == {"type": "after-cut"}
+            break
+    finally:
+        reader.close_reads()
+        await layer.flush()
+        assert cut.server is not None
+        cut.server.close()

@@ -198,6 +198,9 @@ class _Shard:
             raise
 
     async def subscribe(self, channel: str) -> None:
+        """Subscribe ``channel``, again if it is already: Redis's confirmation then proves the connection
+        alive. The probe's rejoin relies on it: a connection that went silent without closing (a network
+        cut) times out here, is dropped and made anew, with every subscription."""
         async with self._lock:
             if self.transport is None:
                 try:
@@ -205,9 +208,8 @@ class _Shard:
                 except BaseException:
                     self._drop()
                     raise
-            if channel not in self.channels:
-                await self._command("SUBSCRIBE", [channel])
-                self.channels.add(channel)
+            await self._command("SUBSCRIBE", [channel])
+            self.channels.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         async with self._lock:
