@@ -122,20 +122,42 @@ class _Cut:
         self.port = port
         self.silent = False
         self.server: asyncio.base_events.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.relays: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.relays.add(task)
         redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers += [client_w, redis_w]
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while data := await reader.read(65536):
-                if not self.silent:
-                    writer.write(data)
+            try:
+                while data := await reader.read(65536):
+                    if not self.silent:
+                        writer.write(data)
+            finally:  # one side closed: close both
+                client_w.close()
+                redis_w.close()
 
         await asyncio.gather(pipe(client_r, redis_w), pipe(redis_r, client_w), return_exceptions=True)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        if self.relays:
+            await asyncio.wait(self.relays, timeout=DEADLINE)
+        for writer in self.writers:
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        await self.server.wait_closed()
 
 
 async def test_a_connection_gone_silent_is_noticed_on_rejoin_and_made_anew(
@@ -168,5 +190,4 @@ async def test_a_connection_gone_silent_is_noticed_on_rejoin_and_made_anew(
     finally:
         reader.close_reads()
         await layer.flush()
-        assert cut.server is not None
-        cut.server.close()
+        await cut.stop()
