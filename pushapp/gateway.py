@@ -180,8 +180,6 @@ def _send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
     payload = encode_payload(data)
     if history.config().for_uid() and payload[0] is not None:  # bytes are never kept
         return _to_streams("uid", uids, [uid_stream(u) for u in uids], payload, None)
-    if len(uids) == 1:  # the most common push of all: one user's tabs and devices
-        return [("group_send", uid_layer_group(uids[0]), wire.push("uid", uids, payload))]
     return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], payload)
 
 

@@ -129,11 +129,7 @@ class _Shard:
         if link is not self.link:
             return  # an earlier connection, replaced already
         self.link = None
-        for waiters in self._waiting.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(ConnectionError("the connection to Redis was lost"))
-        self._waiting.clear()
+        self._fail_waiters("the connection to Redis was lost")
         if not self._closing and self._reconnecting is None:
             logger.warning("pushapp: lost the pub/sub connection to Redis (%s); reconnecting", exc)
             self._reconnecting = asyncio.ensure_future(self._reconnect())
@@ -159,13 +155,17 @@ class _Shard:
         link, self.link = self.link, None
         if link is not None and link.transport is not None:
             link.transport.abort()
+        self._fail_waiters("the connection to Redis was dropped")
+        if link is not None and not self._closing and self._reconnecting is None:
+            self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    def _fail_waiters(self, why: str) -> None:
+        """Commands waiting for a confirmation on a connection that is gone get none: they fail."""
         for waiters in self._waiting.values():
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_exception(ConnectionError("the connection to Redis was dropped"))
+                    waiter.set_exception(ConnectionError(why))
         self._waiting.clear()
-        if link is not None and not self._closing and self._reconnecting is None:
-            self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     def close(self) -> None:
         self._closing = True

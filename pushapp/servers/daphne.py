@@ -274,7 +274,7 @@ class DaphneSink(Sink):
                 self._write(conn, frame, limit)
             conns = conns[FIRST_SLICE:]
         get = outbox.get
-        for conn in conns:
+        for conn in conns:  # _queue() inlined: a method call per recipient is a fan-out's cost too
             queued = get(conn)
             if queued is None:
                 outbox[conn] = frame
@@ -304,8 +304,9 @@ class DaphneSink(Sink):
         """Write ``data`` (``queued``, joined) to ``conn``, or count it as lost: closing, or too slow."""
         counters = self.counters
         protocol = conn.handle
+        frames = data if queued is None else queued
         if not is_open(protocol):  # closing since: checked once per connection, not per frame
-            lost = _pushes(data if queued is None else queued)
+            lost = _pushes(frames)
             counters.delivered -= lost
             telemetry.stats.drops["closed"] += lost
             return
@@ -313,7 +314,7 @@ class DaphneSink(Sink):
         backlog = buffered_bytes(transport)
         if backlog > limit:
             # It has not taken what it was sent before: these frames, and what waits, are lost.
-            lost = _pushes(data if queued is None else queued)
+            lost = _pushes(frames)
             counters.delivered -= lost
             counters.dropped += lost
             counters.dropped_bytes += backlog + len(data)
@@ -324,7 +325,7 @@ class DaphneSink(Sink):
         try:
             write(transport, data)
         except Exception:
-            lost = _pushes(data if queued is None else queued)
+            lost = _pushes(frames)
             counters.delivered -= lost
             counters.dropped += lost
             logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
