@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 from pushapp.hub import Connection, Hub
-from pushapp.servers.daphne import DaphneSink, encode_frame, write
+from pushapp.servers.daphne import DaphneSink, write
+from pushapp.servers.outbox import encode_frame
 
 
 class FakeSocket:

@@ -162,7 +162,6 @@ class DirectPublisher:
                 self._busy = 0
                 self._cond.notify_all()
 
-
     def _commands(self, batch: list[tuple[int, str | None, Any]]) -> dict[int, list[tuple[Any, list[Any]]]]:
         """Per shard, the calls that carry ``batch`` in order: each run of plain messages in one
         PUBLISH_MANY (one command, one reply to parse, instead of one per message: the sender thread's
