@@ -1,8 +1,10 @@
 """Run one ASGI server in this very process (so its pid is the one to measure and profile).
 
-``python -m bench.serve daphne|uvicorn <module:app> <port>``. Raises the open-file limit first, then runs
-the server with WebSocket keepalive pings pushed out of the measurement window (both systems alike),
-no access log, and a listen backlog large enough for thousands of clients connecting at once.
+``python -m bench.serve daphne|native|uvicorn <module:app> <port>``. Raises the open-file limit first, then
+runs the server with WebSocket keepalive pings pushed out of the measurement window (both systems alike),
+no access log, and a listen backlog large enough for thousands of clients connecting at once. ``native``
+is daphne with pushapp's own server on the push path (``pushserve --push-server native``); so is
+``daphne`` with BENCH_PUSH_SERVER=native (for harnesses that name the server ``daphne``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,36 @@ def run_daphne(app: str, port: int) -> None:
     # -v 0: no access log (daphne's default of -v 1 formats and prints a line per connection and request)
     argv = ["-e", endpoint, "-v", "0", "--ping-interval", str(NO_PING), app]
     CommandLineInterface().run(argv)
+
+
+def run_native(app: str, port: int) -> None:
+    """Daphne behind pushapp's front end on one socket, as a ``pushserve --push-server native`` worker."""
+    import socket
+
+    from daphne.server import Server
+    from daphne.utils import import_by_path
+
+    application = import_by_path(app)  # sets Django up
+    from pushapp.conf import push_settings
+    from pushapp.servers.daphne import adopt_connection
+    from pushapp.servers.front import PushFront
+
+    sock = socket.create_server(("127.0.0.1", port), backlog=BACKLOG)
+
+    def ready() -> None:
+        from twisted.internet import reactor
+
+        front = PushFront(sock, application, "/" + push_settings.PATH, adopt_connection(server.http_factory))
+        reactor.callWhenRunning(front.start)  # type: ignore[attr-defined]
+        print(
+            f"Listening on TCP address 127.0.0.1:{port} (pushapp's push server)", file=sys.stderr, flush=True
+        )
+
+    server = Server(
+        application, endpoints=["unused"], ping_interval=NO_PING, verbosity=0, ready_callable=ready
+    )
+    server.endpoints = []  # the front end accepts on the socket itself
+    server.run()
 
 
 def run_uvicorn(app: str, port: int) -> None:
@@ -149,12 +181,12 @@ def apply_gc_policy() -> None:
         policy.start()
         tick()
 
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("server", choices=["daphne", "uvicorn"])
+    parser.add_argument("server", choices=["daphne", "native", "uvicorn"])
     parser.add_argument("app")
     parser.add_argument("port", type=int)
     args = parser.parse_args()
@@ -168,7 +200,11 @@ def main() -> int:
     if os.environ.get("BENCH_GC_POLICY") == "1":
         apply_gc_policy()
     sys.path.insert(0, ".")
-    if args.server == "daphne":
+    if args.server == "native" or (
+        args.server == "daphne" and os.environ.get("BENCH_PUSH_SERVER") == "native"
+    ):
+        run_native(args.app, args.port)
+    elif args.server == "daphne":
         run_daphne(args.app, args.port)
     else:
         run_uvicorn(args.app, args.port)

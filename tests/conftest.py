@@ -127,6 +127,7 @@ class ClusterFactory(Protocol):
         redis: RedisServer | ExternalRedis | None = None,
         prefix: str | None = None,
         env: Mapping[str, str] | None = None,
+        server: str = "daphne",
     ) -> Cluster: ...
 
 
@@ -150,13 +151,14 @@ def cluster(
         redis: RedisServer | ExternalRedis | None = None,
         prefix: str | None = None,
         env: Mapping[str, str] | None = None,
+        server: str = "daphne",
     ) -> Cluster:
         db = tmp_path / f"cluster{len(made)}.sqlite3"
         shutil.copyfile(migrated_db, db)
         config = ProcessConfig(
             (redis or redis_server).url, layer=layer, prefix=prefix or test_prefix, db_path=str(db)
         )
-        new = Cluster(config, env)
+        new = Cluster(config, env, server)
         made.append(new)
         return new.start(servers, producer)
 

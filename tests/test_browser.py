@@ -19,6 +19,7 @@ from pushapp.exceptions import TokenExpired
 from pushapp.tokens import verify_token
 from tests.conftest import ClusterFactory
 from tests.support.browser import WAIT, Browser, chromium_session
+from tests.support.processes import SERVERS
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -52,10 +53,11 @@ def pushed(browser: Browser, count: int) -> list[Any]:
     return messages
 
 
+@pytest.mark.parametrize("server", SERVERS)
 def test_page_connects_and_receives_pushes_from_another_process(
-    cluster: ClusterFactory, browser: Browser
+    cluster: ClusterFactory, browser: Browser, server: str
 ) -> None:
-    c = cluster("pubsub", servers=1)
+    c = cluster("pubsub", servers=1, server=server)  # the page from daphne; the push socket from either
     browser.open(c.servers[0], "alice", groups=["news", "room 1"])
     state = welcomed(browser)
     client_id, uid = state["clientId"], state["uid"]

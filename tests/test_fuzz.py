@@ -29,7 +29,7 @@ from django.core import signing
 from pushapp.tokens import CLOCK_SKEW, issue_token
 from tests.conftest import ClusterFactory
 from tests.support.cluster import Cluster
-from tests.support.processes import REPO_ROOT, DaphneProcess, ProducerError
+from tests.support.processes import REPO_ROOT, SERVERS, DaphneProcess, ProducerError
 from tests.support.rawws import BINARY, TEXT, Closed, Dropped, Handshake, RawSocket, client_frame
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
@@ -349,11 +349,20 @@ class Canary:
         return self.received
 
 
+@pytest.fixture(params=SERVERS)
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """Daphne on the push path, and pushapp's own server: each must answer every input as documented."""
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-def attacked(cluster: ClusterFactory, sockets: list[PushSocket]) -> Iterator[tuple[Cluster, DaphneProcess]]:
+def attacked(
+    cluster: ClusterFactory, sockets: list[PushSocket], server_kind: str
+) -> Iterator[tuple[Cluster, DaphneProcess]]:
     """One server with a canary on it; afterwards: the canary lost nothing, the log has no traceback, and
     presence is back to the canary alone."""
-    c = cluster(servers=1, env=settings_env())
+    c = cluster(servers=1, env=settings_env(), server=server_kind)
     server = c.servers[0]
     canary = Canary(c, server.ws_url(), sockets)
     yield c, server
@@ -483,8 +492,8 @@ def test_a_token_subprotocol_alone_never_breaks_the_handshake(
     assert "Traceback" not in server.output()
 
 
-def test_a_wrong_path_is_answered_404(cluster: ClusterFactory) -> None:
-    c = cluster(servers=1, producer=False, env=settings_env())
+def test_a_wrong_path_is_answered_404(cluster: ClusterFactory, server_kind: str) -> None:
+    c = cluster(servers=1, producer=False, env=settings_env(), server=server_kind)
     server = c.servers[0]
     paths = ["/", "/ws/", "/ws/push", "/ws/push/x/", "/ws/pushx/", "/WS/PUSH/", "/ws//push/", "/ws/push/%00/"]
     statuses: dict[str, int | str | None] = {}
@@ -661,9 +670,9 @@ def pushstats(c: Cluster) -> dict[str, Any]:
 
 
 def test_a_client_that_stops_reading_is_closed_4005_and_counted(
-    cluster: ClusterFactory, sockets: list[PushSocket]
+    cluster: ClusterFactory, sockets: list[PushSocket], server_kind: str
 ) -> None:
-    c = cluster(servers=1, env=settings_env(MAX_BUFFERED_BYTES=262144, PRESENCE_TTL=2))
+    c = cluster(servers=1, env=settings_env(MAX_BUFFERED_BYTES=262144, PRESENCE_TTL=2), server=server_kind)
     canary = Canary(c, c.servers[0].ws_url(), sockets)
     ws, client_id = stalled_reader(c.servers[0].port)
     try:

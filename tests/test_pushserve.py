@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pushapp.names import node_of
-from tests.support.processes import ProcessConfig, Producer
+from tests.support.processes import SERVERS, ProcessConfig, Producer
 from tests.support.pushserve import PushServe, pushstats
 from tests.support.waiting import wait_until
 from tests.support.wsclients import ORIGIN, PushSocket
@@ -51,6 +51,13 @@ def serve(config: ProcessConfig) -> Iterator[Serve]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(params=SERVERS)
+def push_server(request: pytest.FixtureRequest) -> str:
+    """``--push-server``: daphne on the push path, or pushapp's own server in front of it."""
+    kind: str = request.param
+    return kind
 
 
 @pytest.fixture
@@ -108,9 +115,13 @@ def scrape(server: PushServe, token: str) -> dict[str, list[dict[str, str]]]:
 
 
 def test_workers_share_one_port_and_pushstats_and_metrics_show_one_service(
-    serve: Serve, config: ProcessConfig, producer: Producer
+    serve: Serve, config: ProcessConfig, producer: Producer, push_server: str
 ) -> None:
-    server = serve(workers=2, extra_env={"PUSHAPP_TEST_SETTINGS": json.dumps({"METRICS_TOKEN": "t0ken"})})
+    server = serve(
+        workers=2,
+        extra_env={"PUSHAPP_TEST_SETTINGS": json.dumps({"METRICS_TOKEN": "t0ken"})},
+        push_server=push_server,
+    )
     workers = processes(config, 2)
     data = pushstats(config)
     (service,) = data["services"]  # type: ignore[misc]
@@ -173,9 +184,9 @@ def test_a_worker_that_dies_is_restarted_and_the_log_says_so(serve: Serve, confi
 
 
 def test_sigterm_tells_clients_when_to_reconnect_spread_over_the_drain_then_exits(
-    serve: Serve, config: ProcessConfig, producer: Producer
+    serve: Serve, config: ProcessConfig, producer: Producer, push_server: str
 ) -> None:
-    server = serve(workers=1, drain=20)
+    server = serve(workers=1, drain=20, push_server=push_server)
     processes(config, 1)
     sockets = [PushSocket(server.ws_url(), uid=f"u{i}") for i in range(4)]
     server.signal(signal.SIGTERM)
@@ -236,9 +247,9 @@ class Prober(threading.Thread):
 
 
 def test_sighup_reloads_new_workers_first_and_no_connection_finds_nobody(
-    serve: Serve, config: ProcessConfig, producer: Producer
+    serve: Serve, config: ProcessConfig, producer: Producer, push_server: str
 ) -> None:
-    server = serve(workers=2, drain=2)
+    server = serve(workers=2, drain=2, push_server=push_server)
     old = {p["node"] for p in processes(config, 2, generation=1)}
     clients = [PushSocket(server.ws_url(), uid=f"c{i}") for i in range(4)]
     prober = Prober(server.ws_url())

@@ -1,5 +1,9 @@
 """The daphne server of one worker: an adopted socket, pushapp's signals, the drain and the GC policy.
 
+With ``--push-server native`` the push path is served by pushapp's own WebSocket server instead
+(:mod:`pushapp.servers.front`): the worker accepts on the socket itself and hands every other request to
+daphne.
+
 Imported by :mod:`.worker` only after ``daphne.server`` has installed Twisted's asyncio reactor.
 """
 
@@ -18,8 +22,12 @@ from daphne.access import AccessLogGenerator
 from daphne.server import Server
 from twisted.internet import reactor as _reactor
 
+from ..conf import push_settings
 from ..hub import get_hub, running_hub, stop_hub
 from ..hub.drain import Drain
+from ..servers.daphne import adopt_connection, forwarded_address
+from ..servers.front import PushFront
+from ..servers.native import NativeWebSocket, peer_address
 from .gcpolicy import TICK, GcPolicy
 
 logger = logging.getLogger("pushapp.serve")
@@ -52,21 +60,33 @@ class WorkerProcess(Server):
         self.args = args
         self.family = family
         self.ports: list[Any] = []
-        self.gc = GcPolicy(lambda: len(getattr(self, "connections", ())))
+        self.front: PushFront | None = None
+        self.gc = GcPolicy(lambda: len(getattr(self, "connections", ())) + NativeWebSocket.live)
         self._drain: Drain | None = None
 
     def _adopt(self) -> None:
         """Before the reactor runs: serve on the inherited socket, take SIGTERM, say ready once running."""
         os.set_blocking(self.args.fd, False)  # Twisted accepts until EAGAIN: a blocking accept would hang
-        port = reactor.adoptStreamPort(self.args.fd, self.family, self.http_factory)
-        os.close(self.args.fd)  # Twisted holds its own duplicate
-        self.listen_success(port)
-        self.ports.append(port)
+        if self.args.push_server == "native":
+            self.front = PushFront(
+                socket.socket(fileno=self.args.fd),
+                self.application,
+                "/" + push_settings.PATH,
+                adopt_connection(self.http_factory),
+                forwarded_address if self.args.proxy_headers else peer_address,
+            )
+        else:
+            port = reactor.adoptStreamPort(self.args.fd, self.family, self.http_factory)
+            os.close(self.args.fd)  # Twisted holds its own duplicate
+            self.listen_success(port)
+            self.ports.append(port)
         loop = asyncio.get_event_loop()
         loop.add_signal_handler(signal.SIGTERM, self._on_term)
         reactor.callWhenRunning(self._ready)
 
     def _ready(self) -> None:
+        if self.front is not None:
+            self.front.start()
         self._hub = asyncio.ensure_future(get_hub())  # in presence from the start, connections or not
         self.gc.start()
         self._tick_gc()
@@ -92,6 +112,8 @@ class WorkerProcess(Server):
     async def _drain_and_stop(self) -> None:
         for port in self.ports:
             port.stopListening()  # the other workers keep accepting on the shared socket
+        if self.front is not None:
+            self.front.close()
         assert self._drain is not None
         count = len(self._drain.hub.registry) if self._drain.hub is not None else 0
         logger.info(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import daphne
+from . import daphne, native
 from .asgi import AsgiSink
 from .base import Counters, OnSlow, Sink
 
@@ -17,6 +17,9 @@ def sink_type(send: Any) -> tuple[type[Sink], Any]:
     protocol = daphne.protocol_of(send)
     if protocol is not None:
         return daphne.DaphneSink, protocol
+    connection = native.protocol_of(send)
+    if connection is not None:
+        return native.NativeSink, connection
     return AsgiSink, send
 
 
@@ -24,6 +27,10 @@ on_shutdown = daphne.on_shutdown
 
 
 async def reject(send: Any, status: int) -> None:
-    """Refuse a WebSocket handshake: with HTTP ``status`` on daphne, 403 on servers that only deny."""
-    if not daphne.reject(send, status):
+    """Refuse a WebSocket handshake: with HTTP ``status`` on daphne and pushapp's own server, 403 on
+    servers that only deny."""
+    connection = native.protocol_of(send)
+    if connection is not None:
+        connection.refuse(status, "refused")
+    elif not daphne.reject(send, status):
         await send({"type": "websocket.close"})

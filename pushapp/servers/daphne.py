@@ -186,6 +186,33 @@ def on_shutdown(callback: Callable[[], Coroutine[Any, Any, None]]) -> bool:
     return True
 
 
+def adopt_connection(factory: Any) -> Callable[[Any, bytes], None]:
+    """The front end's fallback (:mod:`.front`): Twisted serves the socket with daphne's ``factory``,
+    starting from the bytes the front end already read off it."""
+    from twisted.internet import reactor
+
+    def fallback(sock: Any, data: bytes) -> None:
+        transport = reactor.adoptStreamConnection(sock.fileno(), sock.family, factory)
+        sock.close()  # Twisted holds its own duplicate
+        if transport is not None:
+            transport.protocol.dataReceived(data)
+
+    return fallback
+
+
+def forwarded_address(
+    headers: list[tuple[bytes, bytes]], peer: list[Any] | None
+) -> tuple[list[Any] | None, str]:
+    """The client's address and scheme from a trusted proxy's X-Forwarded-For/-Port/-Proto, as daphne's
+    ``--proxy-headers`` reads them (for pushapp's own server, :mod:`.native`)."""
+    from daphne.utils import parse_x_forwarded_for
+
+    address, scheme = parse_x_forwarded_for(
+        dict(headers), "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", peer, "ws"
+    )
+    return address, {"https": "wss", "http": "ws"}.get(scheme, scheme)
+
+
 class DaphneSink(OutboxSink):
     """Writes straight to the Twisted transports behind daphne's WebSocket protocols."""
 

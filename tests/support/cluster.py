@@ -12,11 +12,14 @@ LAYERS = ("core", "pubsub")
 class Cluster:
     """Processes started together and torn down together (killed: tests should not wait on shutdowns)."""
 
-    def __init__(self, config: ProcessConfig, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: ProcessConfig, extra_env: Mapping[str, str] | None = None, server: str = "daphne"
+    ) -> None:
         if config.layer not in LAYERS:
             raise ValueError(f"layer must be one of {LAYERS}, not {config.layer!r}")
         self.config = config
         self.extra_env = dict(extra_env or {})
+        self.server = server  # what serves the push path: see DaphneProcess
         self.servers: list[DaphneProcess] = []
         self._producer: Producer | None = None
 
@@ -45,7 +48,9 @@ class Cluster:
         self, extra_env: Mapping[str, str] | None = None, wait: bool = True, port: int = 0
     ) -> DaphneProcess:
         """One more daphne on the same Redis, prefix and database (e.g. replacing a dead one, on its port)."""
-        server = DaphneProcess(self.config, {**self.extra_env, **(extra_env or {})}, wait=wait, port=port)
+        server = DaphneProcess(
+            self.config, {**self.extra_env, **(extra_env or {})}, wait=wait, port=port, server=self.server
+        )
         self.servers.append(server)
         return server
 

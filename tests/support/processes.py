@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +32,10 @@ CALL_TIMEOUT = 30.0
 
 # daphne logs this at INFO (shown at its default --verbosity 1) via logging.basicConfig, i.e. on stderr.
 _LISTENING = re.compile(r"Listening on TCP address [0-9.]+:(\d+)")
+_SERVING = re.compile(r"pushserve worker \d+ \(generation \d+\) serving")
+#: What serves the push path: daphne itself, or pushapp's own server in front of daphne (a pushserve
+#: worker started alone on a socket opened here).
+SERVERS = ("daphne", "native")
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,11 @@ atexit.register(kill_all)
 
 class DaphneProcess:
     """``daphne tests.asgi:application`` on ``port``; 0 (the default) lets the kernel pick one, found in
-    daphne's log. A fixed port brings a restarted server back where its clients reconnect to."""
+    daphne's log. A fixed port brings a restarted server back where its clients reconnect to.
+
+    ``server="native"``: one pushserve worker with ``--push-server native`` instead (pushapp's own server on
+    the push path, daphne behind it for the rest), on a listening socket this process opens and hands it.
+    """
 
     def __init__(
         self,
@@ -155,19 +164,58 @@ class DaphneProcess:
         extra_env: Mapping[str, str] | None = None,
         wait: bool = True,
         port: int = 0,
+        server: str = "daphne",
     ):
-        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"]
-        self.process = subprocess.Popen(
-            args,
-            cwd=REPO_ROOT,
-            env=config.env(extra_env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,  # the access log (verbosity 1)
-            stderr=subprocess.STDOUT,  # the Python log, with the "Listening on" line
-        )
-        assert self.process.stdout is not None
-        self._out = _Drain(self.process.stdout, f"daphne-{self.process.pid}")
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
+        self.server = server
         self._port: int | None = None
+        self._ready_read: int | None = None
+        fds: tuple[int, ...] = ()
+        if server == "daphne":
+            args = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "tests.asgi:application",
+            ]
+        else:
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(1024)
+            self._ready_read, ready_write = os.pipe()  # the worker writes "ready"; the log says it too
+            fds = (listener.fileno(), ready_write)
+            self._native_port = listener.getsockname()[1]
+            args = [
+                sys.executable,
+                "-m",
+                "pushapp.serve.worker",
+                f"--fd={listener.fileno()}",
+                f"--ready-fd={ready_write}",
+                "--drain=0",
+                "--push-server=native",
+            ]
+        try:
+            self.process = subprocess.Popen(
+                args,
+                cwd=REPO_ROOT,
+                env=config.env(extra_env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # the access log (verbosity 1)
+                stderr=subprocess.STDOUT,  # the Python log, with the "Listening on" line
+                pass_fds=fds,
+            )
+        finally:
+            if server == "native":
+                listener.close()  # the worker's now: a killed worker must leave nobody accepting
+                os.close(ready_write)
+        assert self.process.stdout is not None
+        self._out = _Drain(self.process.stdout, f"{server}-{self.process.pid}")
         _live.add(self)
         if wait:
             self.wait_ready()
@@ -180,11 +228,21 @@ class DaphneProcess:
         """
         if self._port is None:
             deadline = time.monotonic() + timeout
-            match = self._out.wait_for(_LISTENING, timeout)
-            if match is None or not answers_http(int(match.group(1)), deadline, self.process):
+            if self.server == "daphne":
+                match = self._out.wait_for(_LISTENING, timeout)
+                port = int(match.group(1)) if match is not None else None
+            else:
+                served = self._out.wait_for(_SERVING, timeout)
+                port = self._native_port if served is not None else None
+            if self._ready_read is not None:
+                os.close(self._ready_read)
+                self._ready_read = None
+            if port is None or not answers_http(port, deadline, self.process):
                 code = self.kill()
-                raise RuntimeError(f"daphne did not start serving (exit code {code}):\n{self.output()}")
-            self._port = int(match.group(1))
+                raise RuntimeError(
+                    f"{self.server} did not start serving (exit code {code}):\n{self.output()}"
+                )
+            self._port = port
         return self._port
 
     @property

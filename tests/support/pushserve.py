@@ -30,6 +30,7 @@ class PushServe:
         workers: int = 2,
         drain: float = 2.0,
         extra_env: Mapping[str, str] | None = None,
+        push_server: str = "daphne",
     ) -> None:
         self.workers = workers
         args = [
@@ -40,6 +41,7 @@ class PushServe:
             f"--workers={workers}",
             "--port=0",
             f"--drain={drain}",
+            f"--push-server={push_server}",
         ]
         self.process = subprocess.Popen(
             args,
