@@ -137,3 +137,20 @@ async def test_close_sends_queued_pushes_then_the_message_then_the_close_frame()
     assert protocol.closed_with == 1000
     sink.flush()  # nothing is left queued to follow the close frame
     assert protocol.transport.socket.sent == b"\x81\x04push\x81\x03bye"
+
+
+async def test_a_drain_also_closes_connections_that_registered_after_it_began() -> None:
+    """One accepted just before the socket stopped accepting is still authenticating when the drain takes
+    its list; it is told to come back and closed too, not dropped when the process exits."""
+    from pushapp.hub.drain import Drain
+
+    hub, sink = daphne_hub()
+    early, late = FakeProtocol(FakeTransport()), FakeProtocol(FakeTransport())
+    hub.registry.add(Connection("e" * 48, None, sink, early))
+    drain = Drain(hub, 0)
+    running = asyncio.ensure_future(drain.run())
+    await asyncio.sleep(0)  # the drain has taken its list
+    hub.registry.add(Connection("l" * 48, None, sink, late))
+    await running
+    assert (early.closed_with, late.closed_with) == (1012, 1012)
+    assert b'"reconnect"' in late.transport.socket.sent

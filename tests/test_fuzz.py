@@ -555,9 +555,9 @@ def pushed_after(n: int) -> Callable[[list[Any]], bool]:
 
 
 def test_sigkill_of_a_node_during_traffic_spares_the_survivors_clients(
-    cluster: ClusterFactory, sockets: list[PushSocket]
+    cluster: ClusterFactory, sockets: list[PushSocket], server_kind: str
 ) -> None:
-    c = cluster(servers=2, env=settings_env(PRESENCE_TTL=2))
+    c = cluster(servers=2, env=settings_env(PRESENCE_TTL=2), server=server_kind)
     survivor, doomed = c.servers
     kept = [PushSocket(survivor.ws_url(), uid=f"kept{n}") for n in range(3)]
     lost = [PushSocket(doomed.ws_url(), uid=f"lost{n}") for n in range(3)]
@@ -605,9 +605,9 @@ def restart_redis_during_traffic(
 
 
 def test_pushes_flow_again_after_redis_restarted_empty_during_traffic(
-    cluster: ClusterFactory, private_redis: RedisServer, sockets: list[PushSocket]
+    cluster: ClusterFactory, private_redis: RedisServer, sockets: list[PushSocket], server_kind: str
 ) -> None:
-    c = cluster(servers=2, redis=private_redis, env=settings_env(PRESENCE_TTL=2))
+    c = cluster(servers=2, redis=private_redis, env=settings_env(PRESENCE_TTL=2), server=server_kind)
     for frames in restart_redis_during_traffic(c, private_redis, sockets):
         pushes = [f for f in frames if isinstance(f, int)]
         assert pushes == sorted(set(pushes)), "pushes out of order or twice"
@@ -622,9 +622,9 @@ def test_clients_are_told_missed_after_redis_restarted_empty_during_traffic(
 
 
 def test_a_connection_attempted_while_redis_is_down_gets_1013(
-    cluster: ClusterFactory, private_redis: RedisServer
+    cluster: ClusterFactory, private_redis: RedisServer, server_kind: str
 ) -> None:
-    c = cluster(servers=1, producer=False, redis=private_redis, env=settings_env())
+    c = cluster(servers=1, producer=False, redis=private_redis, env=settings_env(), server=server_kind)
     private_redis.stop()
     ws = RawSocket(c.servers[0].port)
     try:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pushapp.servers import front as front_module
 from pushapp.servers import sink_type
 from pushapp.servers.front import PushFront
 from pushapp.servers.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, accept_key, unmask
@@ -323,6 +324,21 @@ async def _until(condition: Any, timeout: float = 10) -> None:
 
 
 # -- the front end: one port, push handshakes here, the rest to daphne ------------------------------------
+
+
+async def test_a_shared_front_end_holding_connections_still_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside other workers it waits in proportion to what it holds before accepting (so the least loaded
+    answers first), then accepts all the same."""
+    monkeypatch.setattr(front_module, "ACCEPT_DELAY_PER_CONNECTION", 0.002)  # from the second one on
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    front = PushFront(listener, Echo(), "/ws/push/", lambda sock, data: sock.close(), shared=True)
+    front.start()
+    try:
+        clients = [await Client.open(port) for _ in range(12)]  # more than one event's share
+        assert {client.status for client in clients} == {101}
+    finally:
+        front.close()
 
 
 async def test_the_front_end_routes_push_handshakes_here_and_the_rest_to_the_fallback() -> None:

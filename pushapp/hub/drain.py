@@ -17,6 +17,10 @@ from typing import Any
 from ..codes import CloseCode
 from ..protocol import reconnect_frame
 
+#: Seconds a drain waits, after its last close, for connections accepted just before the socket stopped
+#: accepting (still authenticating when the list was taken), which it then tells and closes too.
+LATE_SECONDS = 0.25
+
 
 class Drain:
     def __init__(self, hub: Any, seconds: float) -> None:
@@ -45,3 +49,12 @@ class Drain:
                     await asyncio.wait_for(self._hurry.wait(), wait)
             if conn in hub.registry:
                 await hub.close(conn, CloseCode.SERVICE_RESTART)
+        done = set(conns)
+        for last in (False, True):
+            if last:
+                await asyncio.sleep(LATE_SECONDS)
+            late = [conn for conn in hub.registry if conn not in done]
+            for conn in late:
+                await hub.send(conn, reconnect_frame(0.0))
+                await hub.close(conn, CloseCode.SERVICE_RESTART)
+            done.update(late)

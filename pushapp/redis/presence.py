@@ -217,6 +217,11 @@ def compact(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(command) for command in out]
 
 
+#: A batch written less than this long after the one before waits :data:`LINGER_SECONDS` for company.
+BURST_SECONDS = 0.05
+LINGER_SECONDS = 0.002
+
+
 class RedisWriter(Writer):
     """Queues a hub's presence writes and sends them in pipelined batches; keeps the heartbeat."""
 
@@ -284,8 +289,15 @@ class RedisWriter(Writer):
         await waiter
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = 0.0
         while True:
             await self._wake.wait()
+            if loop.time() - last < BURST_SECONDS:
+                # Writes come in a stream (a reconnect storm, a drain): let the next ones join this batch.
+                # A pipeline's round trip costs a connect as much CPU as the rest of its presence work.
+                await asyncio.sleep(LINGER_SECONDS)
+            last = loop.time()
             self._wake.clear()
             commands, self._queue = self._queue, []
             deltas, self._deltas = self._deltas, []

@@ -72,9 +72,22 @@ class _Link(asyncio.Protocol):
         self.shard = shard
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []  # commands of this loop iteration, written together
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def send(self, packed: bytes) -> None:
+        """Write ``packed`` with the other commands of this loop iteration: a reconnect storm's
+        subscriptions then cost one system call per iteration, not one each."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(packed)
+
+    def flush(self) -> None:
+        data, self.pending = b"".join(self.pending), []
+        if self.transport is not None:
+            self.transport.write(data)  # else the connection is gone, and so are its waiters
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -176,10 +189,10 @@ class _Shard:
     # -- commands ---------------------------------------------------------------------------------
 
     def _write(self, command: tuple[Any, ...]) -> None:
-        transport = self.transport
-        if transport is None:
+        link = self.link
+        if link is None or link.transport is None:
             raise ConnectionError("not connected to Redis")
-        transport.write(hiredis.pack_command(command))
+        link.send(hiredis.pack_command(command))
 
     async def _command(self, verb: str, channels: list[str]) -> None:
         """SUBSCRIBE or UNSUBSCRIBE ``channels``; returns once Redis confirmed each."""
@@ -192,7 +205,9 @@ class _Shard:
             waiters.append(waiter)
         self._write((verb, *channels))
         try:
-            await asyncio.wait_for(asyncio.gather(*waiters), CONFIRM_TIMEOUT)
+            async with asyncio.timeout(CONFIRM_TIMEOUT):  # no gather or task for the usual one channel
+                for waiter in waiters:
+                    await waiter
         except TimeoutError:
             self._drop()  # Redis does not answer: start over on a new connection
             raise
@@ -201,6 +216,10 @@ class _Shard:
         """Subscribe ``channel``, again if it is already: Redis's confirmation then proves the connection
         alive. The probe's rejoin relies on it: a connection that went silent without closing (a network
         cut) times out here, is dropped and made anew, with every subscription."""
+        if self.transport is not None and not self._lock.locked():  # connected: no lock to wait for
+            await self._command("SUBSCRIBE", [channel])
+            self.channels.add(channel)
+            return
         async with self._lock:
             if self.transport is None:
                 try:
@@ -212,6 +231,11 @@ class _Shard:
             self.channels.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
+        if self.transport is not None and not self._lock.locked():
+            if channel in self.channels:
+                self.channels.discard(channel)
+                await self._command("UNSUBSCRIBE", [channel])
+            return
         async with self._lock:
             if channel in self.channels:
                 self.channels.discard(channel)

@@ -1,8 +1,8 @@
 """The daphne server of one worker: an adopted socket, pushapp's signals, the drain and the GC policy.
 
-With ``--push-server native`` the push path is served by pushapp's own WebSocket server instead
+With ``--push-server native`` (the default) the push path is served by pushapp's own WebSocket server
 (:mod:`pushapp.servers.front`): the worker accepts on the socket itself and hands every other request to
-daphne.
+daphne. With ``--push-server daphne`` daphne accepts and serves everything.
 
 Imported by :mod:`.worker` only after ``daphne.server`` has installed Twisted's asyncio reactor.
 """
@@ -74,6 +74,7 @@ class WorkerProcess(Server):
                 "/" + push_settings.PATH,
                 adopt_connection(self.http_factory),
                 forwarded_address if self.args.proxy_headers else peer_address,
+                shared=True,  # the other workers, and a reload's next generation, accept on it too
             )
         else:
             port = reactor.adoptStreamPort(self.args.fd, self.family, self.http_factory)

@@ -34,7 +34,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--supervisor", type=int, default=0, help="the supervisor's pid")
     parser.add_argument("--access-log", default=None, help="file for daphne's access log, - for stdout")
     parser.add_argument("--proxy-headers", action="store_true")
-    parser.add_argument("--push-server", choices=("daphne", "native"), default="daphne")
+    parser.add_argument("--push-server", choices=("native", "daphne"), default="native")
     parser.add_argument("--verbosity", type=int, default=1)
     return parser.parse_args(argv)
 

@@ -21,10 +21,18 @@ from .native import HANDSHAKE_SECONDS, MAX_HEAD, ClientAddress, NativeWebSocket,
 
 logger = logging.getLogger(__name__)
 
-#: Connections accepted per readable event, so one burst of connects does not starve the loop.
+#: Connections accepted per readable event, so one burst of connects does not starve the loop; fewer
+#: when other processes accept on the socket too, so a burst is shared between them.
 ACCEPTS_PER_EVENT = 128
+SHARED_ACCEPTS_PER_EVENT = 8
 #: Seconds to wait before accepting again when the process is out of descriptors (EMFILE).
 ACCEPT_PAUSE = 0.5
+#: With ``shared=True``, seconds a worker waits per push connection it holds before it accepts: every
+#: worker is woken for each new connection and the first to call ``accept()`` gets it, so without this the
+#: least busy one (often the same) would take them all while connections trickle in. Waiting in proportion
+#: to what it holds lets the one with the fewest answer first. Capped at :data:`MAX_ACCEPT_DELAY`.
+ACCEPT_DELAY_PER_CONNECTION = 1e-5
+MAX_ACCEPT_DELAY = 0.02
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 #: ``fallback(sock, data)``: serve ``sock`` (connected, non-blocking), whose first ``data`` was read.
@@ -55,32 +63,56 @@ class PushFront:
         push_path: str,
         fallback: Fallback,
         client_address: ClientAddress = peer_address,
+        shared: bool = False,
     ) -> None:
+        """``shared``: other processes accept on the same socket (pushserve's workers)."""
         self.sock = sock
+        self.shared = shared
+        self.closed = False
         self.application = application
         self.push_path = push_path.encode("latin-1")
         self.fallback = fallback
         self.client_address = client_address
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.starting: set[asyncio.Task[None]] = set()  # connections whose transport is being made
         sock.setblocking(False)
 
     def start(self) -> None:
         """Accept on the loop of this thread (Twisted's reactor starts before its asyncio loop runs)."""
+        if self.closed:
+            return
         self.loop = asyncio.get_event_loop()
-        self.loop.add_reader(self.sock.fileno(), self._accept)
+        self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def close(self) -> None:
         """Stop accepting (the other workers keep accepting on the shared socket); open ones stay."""
-        if self.loop is not None and self.sock.fileno() >= 0:
+        if self.loop is not None and not self.closed:
             self.loop.remove_reader(self.sock.fileno())
+        self.closed = True
         self.sock.close()
 
-    def _accept(self) -> None:
-        for _ in range(ACCEPTS_PER_EVENT):
+    def _readable(self) -> None:
+        delay = (
+            min(MAX_ACCEPT_DELAY, NativeWebSocket.live * ACCEPT_DELAY_PER_CONNECTION) if self.shared else 0
+        )
+        if delay <= 0:
+            self._accept()
+            return
+        assert self.loop is not None
+        self.loop.remove_reader(self.sock.fileno())  # a worker holding fewer may take it meanwhile
+        self.loop.call_later(delay, self._accept_later)
+
+    def _accept_later(self) -> None:
+        if not self.closed and self._accept():
+            self.start()
+
+    def _accept(self) -> bool:
+        """Accept what waits; False when out of descriptors (accepting resumes by itself later)."""
+        for _ in range(SHARED_ACCEPTS_PER_EVENT if self.shared else ACCEPTS_PER_EVENT):
             try:
                 conn, _address = self.sock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except ConnectionAbortedError:
                 continue
             except OSError as err:
@@ -91,9 +123,10 @@ class PushFront:
                 assert self.loop is not None
                 self.loop.remove_reader(self.sock.fileno())
                 self.loop.call_later(ACCEPT_PAUSE, self.start)
-                return
+                return False
             conn.setblocking(False)
             _RequestHead(self, conn)
+        return True
 
 
 class _RequestHead:
@@ -105,45 +138,53 @@ class _RequestHead:
         self.front = front
         self.sock = sock
         self.data = b""
+        self.timer: asyncio.TimerHandle | None = None
+        if self._read():  # in a connect storm the head is often there already: no reader to register
+            return
         loop = front.loop
         assert loop is not None
         loop.add_reader(sock.fileno(), self._read)
         self.timer = loop.call_later(HANDSHAKE_SECONDS, self._give_up)
 
     def _done(self) -> None:
-        assert self.front.loop is not None
-        self.front.loop.remove_reader(self.sock.fileno())
-        self.timer.cancel()
+        if self.timer is not None:
+            assert self.front.loop is not None
+            self.front.loop.remove_reader(self.sock.fileno())
+            self.timer.cancel()
 
     def _give_up(self) -> None:
         self._done()
         self.sock.close()
 
-    def _read(self) -> None:
+    def _read(self) -> bool:
+        """Read what has arrived; True once the connection is handed over or closed."""
         try:
             chunk = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             chunk = b""
         if not chunk:
             self._give_up()  # gone before saying anything
-            return
+            return True
         data = self.data = self.data + chunk
         end = data.find(b"\r\n\r\n")
         if end < 0 and len(data) <= MAX_HEAD:
-            return
+            return False
         self._done()
         front = self.front
         if end >= 0 and is_push_handshake(data[:end], front.push_path):
             assert front.loop is not None
-            front.loop.create_task(self._serve_push(front, self.sock, data))
+            task = front.loop.create_task(self._serve_push(front, self.sock, data))
+            front.starting.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(front.starting.discard)
         else:
             try:
                 front.fallback(self.sock, data)
             except Exception:
                 logger.exception("pushapp: handing a connection to the HTTP server failed")
                 self.sock.close()
+        return True
 
     @staticmethod
     async def _serve_push(front: PushFront, sock: socket.socket, data: bytes) -> None:

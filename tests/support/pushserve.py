@@ -30,7 +30,7 @@ class PushServe:
         workers: int = 2,
         drain: float = 2.0,
         extra_env: Mapping[str, str] | None = None,
-        push_server: str = "daphne",
+        push_server: str = "native",
     ) -> None:
         self.workers = workers
         args = [

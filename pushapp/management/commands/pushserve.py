@@ -45,10 +45,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--push-server",
-            choices=("daphne", "native"),
-            default="daphne",
-            help="who serves the push WebSocket: daphne (default), or pushapp's own server (native: a "
-            "third of the memory and CPU per connection; every other request still goes to daphne)",
+            choices=("native", "daphne"),
+            default="native",
+            help="who serves the push WebSocket: pushapp's own server (native, the default: a third of "
+            "daphne's memory and CPU per connection; every other request goes to daphne), or daphne",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
