@@ -219,20 +219,22 @@ def _send_twins(
     plan: Callable[P, list[Op]],
 ) -> tuple[Callable[..., Coroutine[Any, Any, None]], Callable[..., None]]:
     """The async send and its sync twin, both taking ``on_commit=`` and ``using=`` besides the plan's."""
-    aplain, plain = plan_twins(plan, apublish, publish)
+    aplain, plain = plan_twins(plan, apublish, publish)  # for their names and docstrings
+    name = plain.__name__
 
     async def afunc(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
         if on_commit:
             await _aon_commit(plan(*args, **kwargs), using)
         else:
-            await aplain(*args, **kwargs)
+            await apublish(plan(*args, **kwargs))
 
     def func(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
+        refuse_running_loop(name)
+        ops = plan(*args, **kwargs)  # not through plain(): a call less on every sync send
         if on_commit:
-            refuse_running_loop(plain.__name__)
-            _on_commit(plan(*args, **kwargs), using)
+            _on_commit(ops, using)
         else:
-            plain(*args, **kwargs)
+            publish(ops)
 
     for wrapper, model in ((afunc, aplain), (func, plain)):
         functools.update_wrapper(wrapper, model)

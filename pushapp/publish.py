@@ -121,9 +121,18 @@ _UNKNOWN = object()
 _direct: weakref.WeakKeyDictionary[ChannelLayer, DirectPublisher | None] = weakref.WeakKeyDictionary()
 
 
+#: The last layer asked about and its publisher: every sync send asks, nearly always about the same one.
+_last: tuple[ChannelLayer | None, DirectPublisher | None] = (None, None)
+
+
 def _direct_publisher(layer: ChannelLayer) -> DirectPublisher | None:
-    known = _direct.get(layer, _UNKNOWN)  # every sync send asks: no lock once it is known
+    global _last
+    last_layer, last_publisher = _last
+    if layer is last_layer:
+        return last_publisher
+    known = _direct.get(layer, _UNKNOWN)  # no lock once it is known
     if known is not _UNKNOWN:
+        _last = (layer, known)  # type: ignore[assignment]
         return known  # type: ignore[return-value]
     with _lock:
         if layer not in _direct:

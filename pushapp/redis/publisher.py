@@ -39,6 +39,7 @@ def _after_fork_in_child() -> None:
     for publisher in list(_publishers):
         publisher._cond = threading.Condition()
         publisher._owner = 0
+        publisher._idle = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -86,6 +87,7 @@ class DirectPublisher:
         self.lost = 0  # sends that never reached Redis, since the start (each was logged)
         self._down: str | None = None  # why the last batch failed, until one succeeds
         self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
+        self._idle = False  # the sender thread waits for sends: the next one wakes it
         _publishers.add(self)
 
     def publish(self, ops: list[Op]) -> None:
@@ -109,7 +111,9 @@ class DirectPublisher:
             while len(self._queue) >= self.MAX_PENDING:
                 self._cond.wait()
             self._queue.extend(items)
-            self._cond.notify_all()
+            if self._idle:  # wake the sender only if it sleeps: a burst's later sends skip notify()
+                self._idle = False
+                self._cond.notify_all()
 
     def _check_back(self, shard: int) -> None:
         """Redis failed the last batch: ask it (one PING, retried for a moment) before queueing more, and
@@ -138,7 +142,10 @@ class DirectPublisher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._queue))
+                while not self._queue:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
                 batch = list(self._queue)
                 self._queue.clear()
                 self._busy = len(batch)
