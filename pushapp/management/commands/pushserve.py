@@ -47,8 +47,8 @@ class Command(BaseCommand):
             "--push-server",
             choices=("native", "daphne"),
             default="native",
-            help="who serves the push WebSocket: pushapp's own server (native, the default: a third of "
-            "daphne's memory and CPU per connection; every other request goes to daphne), or daphne",
+            help="who serves the push WebSocket: pushapp's own server (native, the default: less than "
+            "half of daphne's memory per connection; every other request goes to daphne), or daphne",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
