@@ -9,7 +9,6 @@ a real pushserve worker, with pushapp's application on Redis, goes through the f
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import socket
@@ -22,8 +21,9 @@ import pytest
 from pushapp.servers import front as front_module
 from pushapp.servers import sink_type
 from pushapp.servers.front import PushFront
-from pushapp.servers.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, accept_key, unmask
-from tests.support.rawws import client_frame, close_code
+from pushapp.servers.handshake import accept_key
+from pushapp.servers.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
+from tests.support.rawws import Handshake, client_frame, close_code
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
 
@@ -65,16 +65,7 @@ async def echo() -> AsyncIterator[tuple[Echo, int]]:
 
 
 def handshake(port: int, path: str = "/ws/push/", **headers: str | None) -> bytes:
-    fields: dict[str, str | None] = {
-        "Host": f"127.0.0.1:{port}",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
-        "Sec-WebSocket-Version": "13",
-        **headers,
-    }
-    lines = [f"GET {path} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items() if v is not None)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return Handshake(path=path, headers=headers).request(port)
 
 
 _opened: list[asyncio.StreamWriter] = []

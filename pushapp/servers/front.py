@@ -17,7 +17,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .native import HANDSHAKE_SECONDS, MAX_HEAD, ClientAddress, NativeWebSocket, peer_address
+from .handshake import MAX_HEAD
+from .native import HANDSHAKE_SECONDS, ClientAddress, NativeWebSocket, peer_address
 
 logger = logging.getLogger(__name__)
 

@@ -16,23 +16,17 @@ gives (1002, 1007, 1009), or answers the handshake with an HTTP error, and touch
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..codes import CloseCode
+from .handshake import MAX_HEAD, HandshakeError, accept_key, check_upgrade, http_error, parse_head
 from .outbox import OutboxSink, encode_frame
 
 logger = logging.getLogger(__name__)
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#: Most bytes of a handshake's request line and headers (larger: 431).
-MAX_HEAD = 16384
 #: Seconds a new socket has to send its whole handshake.
 HANDSHAKE_SECONDS = 10.0
 #: Seconds the client has to answer our close frame before the socket is dropped.
@@ -48,27 +42,6 @@ NO_STATUS, ABNORMAL = 1005, 1006
 
 _HANDSHAKE, _CONNECTING, _OPEN, _CLOSING, _FAILED, _CLOSED = range(6)
 
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    431: "Request Header Fields Too Large",
-}
-
-
-class HandshakeError(Exception):
-    """A request that is not a WebSocket handshake pushapp accepts: answered with ``status``."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-
-
-def accept_key(key: bytes) -> bytes:
-    """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
-
 
 def unmask(data: bytes, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated, as one big-integer operation (C speed, no loop)."""
@@ -82,91 +55,6 @@ def unmask(data: bytes, mask: bytes) -> bytes:
 def valid_close_code(code: int) -> bool:
     """Whether a client may send ``code`` in a close frame (RFC 6455 section 7.4)."""
     return code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011) or 3000 <= code <= 4999
-
-
-def parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The request target and headers (names lowercased) of a WebSocket handshake; HandshakeError when it
-    is not one (RFC 6455 section 4.2.1)."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise HandshakeError(400, "not an HTTP/1.1 request line")
-    if parts[0] != b"GET":
-        raise HandshakeError(405, "a WebSocket handshake is a GET")
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
-            raise HandshakeError(400, "malformed header line")
-        headers.append((name.lower(), value.strip(b" \t")))
-    return parts[1], headers
-
-
-def _values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    return [value for key, value in headers if key == name]
-
-
-def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """A header that may appear once; HandshakeError when it appears more often."""
-    values = _values(headers, name)
-    if len(values) > 1:
-        raise HandshakeError(400, f"{name.decode()} appears more than once")
-    return values[0] if values else None
-
-
-def _tokens(value: bytes | None) -> list[bytes]:
-    return [token.strip().lower() for token in (value or b"").split(b",")]
-
-
-def check_upgrade(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, list[str]]:
-    """The client's key and offered subprotocols, once the headers are those of a version 13 WebSocket
-    upgrade. Refusals answer as daphne's autobahn does (docs/protocol.md): 400, naming the version spoken
-    when the version is wrong."""
-    if _one(headers, b"host") is None:
-        raise HandshakeError(400, "no Host header")
-    if b"upgrade" not in _tokens(b",".join(_values(headers, b"connection"))):
-        raise HandshakeError(400, "Connection does not say Upgrade")
-    if _one(headers, b"sec-websocket-version") != b"13":
-        raise HandshakeError(400, "only WebSocket version 13 is spoken")
-    key = (_one(headers, b"sec-websocket-key") or b"").strip()
-    try:
-        valid = len(key) == 24 and len(base64.b64decode(key, validate=True)) == 16
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise HandshakeError(400, "Sec-WebSocket-Key is not 16 bytes in base64")
-    offered = b",".join(_values(headers, b"sec-websocket-protocol"))
-    protocols = [p.strip().decode("latin-1") for p in offered.split(b",")] if offered else []
-    if len(set(protocols)) != len(protocols):
-        raise HandshakeError(400, "a subprotocol is offered twice")
-    origin = _one(headers, b"origin")
-    if origin is not None and not _has_host(origin.strip().decode("latin-1")):
-        raise HandshakeError(400, "the Origin header has no host")
-    return key, protocols
-
-
-def _has_host(origin: str) -> bool:
-    """Whether an Origin is ``null``, a file URL or names a host (the allowed hosts are checked later)."""
-    if origin.lower() == "null":
-        return True
-    try:
-        parts = urlsplit(origin)
-        return parts.scheme.lower() == "file" or bool(parts.hostname)
-    except ValueError:
-        return False
-
-
-def http_error(status: int, detail: str, extra: bytes = b"") -> bytes:
-    body = (detail + "\n").encode("utf-8", "replace")
-    return (
-        (
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
-        ).encode("latin-1")
-        + extra
-        + b"\r\n"
-        + body
-    )
 
 
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
