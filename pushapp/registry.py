@@ -8,7 +8,7 @@ its hub's event loop; other threads read it only on that loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,10 +142,15 @@ class Registry:
         """The group's members; ``""`` means every connection, as in GatewayClient."""
         return self.clients.values() if group == "" else self.groups.get(group, ())
 
-    def targets(self, kind: str, to: list[str] | None, exclude: list[str] | None = None) -> list[Connection]:
-        """The local recipients of a push (see :func:`pushapp.wire.push` for ``kind`` and ``to``)."""
+    def targets(
+        self, kind: str, to: list[str] | None, exclude: list[str] | None = None, live: bool = False
+    ) -> Collection[Connection]:
+        """The local recipients of a push (see :func:`pushapp.wire.push` for ``kind`` and ``to``).
+
+        ``live``: the index's own set where there is one, not a copy (copying 10,000 members took 0.6 ms
+        before a fan-out's first write); the caller must be done with it before it next awaits."""
         if to is None:
-            found: Iterable[Connection] = self.clients.values()
+            found: Collection[Connection] = self.clients.values()
         elif kind in ("all", "cid"):
             found = [c for c in map(self.clients.get, to) if c is not None]
         else:
@@ -160,7 +165,7 @@ class Registry:
         if exclude:
             skip = set(exclude)
             return [c for c in found if c.client_id not in skip]
-        return list(found)
+        return found if live else list(found)
 
     def silent_since(self, moment: float) -> list[Connection]:
         """Connections not heard from since ``moment`` (a ``time.monotonic()`` value)."""

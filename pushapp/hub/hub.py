@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any
 
 from .. import history, limits, loops, telemetry, wire
@@ -310,7 +310,7 @@ class Hub:
             if lost:
                 await self._tell_missed(stream)
             return
-        targets = self.registry.targets(message["k"], message.get("to"), message.get("x"))
+        targets = self.registry.targets(message["k"], message.get("to"), message.get("x"), live=True)
         if targets:
             payload = wire.payload_of(message)
             await self.deliver(targets, payload if message.get("f") else push_payload(payload))
@@ -331,13 +331,14 @@ class Hub:
 
     async def deliver(
         self,
-        targets: Sequence[Connection],
+        targets: Collection[Connection],
         payload: Payload,
         stream: str | None = None,
         position: Position | None = None,
     ) -> None:
         """Hand one payload and all its recipients to the sink (each sink, if several serve this hub).
-        Connections still being welcomed get it later, from their pending buffer."""
+        Connections still being welcomed get it later, from their pending buffer. ``targets`` may be a
+        registry index's live set: it is read before the first await."""
         if self.welcomes:
             targets = self.welcomes.hold_back(targets, payload, stream, position)
         sinks = self._sinks

@@ -9,7 +9,7 @@ skips them until one passes it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 
 from .. import history, telemetry
 from ..history.base import Ask, Position, Read
@@ -99,7 +99,7 @@ class Welcomes:
         self.floors[conn] = floors
 
     def hold_back(
-        self, targets: Sequence[Connection], payload: Payload, stream: str | None, position: Position | None
+        self, targets: Iterable[Connection], payload: Payload, stream: str | None, position: Position | None
     ) -> list[Connection]:
         """The targets that get ``payload`` now: not those being welcomed (held for them), nor those whose
         welcome already carried it."""

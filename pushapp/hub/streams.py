@@ -4,7 +4,7 @@ dropped, two senders that overtook each other)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from .. import history
 from ..history.base import Ask, Entry, Position, Read
@@ -65,7 +65,7 @@ class StreamOrder:
             self.positions.pop(stream, None)
 
 
-def stream_targets(registry: Registry, stream: str, exclude: Iterable[str] = ()) -> list[Connection]:
+def stream_targets(registry: Registry, stream: str, exclude: Iterable[str] = ()) -> Collection[Connection]:
     """The local connections that follow ``stream``."""
     kind, _, name = stream.partition(":")
     if kind == "uid":

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import Any
 
 from .. import telemetry
@@ -16,10 +16,10 @@ logger = logging.getLogger(__name__)
 
 
 class AsgiSink(Sink):
-    async def deliver(self, conns: Sequence[Connection], payload: Payload) -> None:
+    async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
         event = send_event(payload)  # built once, shared by every recipient
         delivered = 0
-        for conn in conns:
+        for conn in list(conns):  # each send awaits: the registry may change meanwhile
             try:
                 await conn.handle(event)
                 delivered += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +40,9 @@ class Sink:
         self.counters = counters
         self.on_slow = on_slow
 
-    async def deliver(self, conns: Sequence[Connection], payload: Payload) -> None:
-        """Write one pushed payload to every connection; a failing socket only costs itself."""
+    async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
+        """Write one pushed payload to every connection; a failing socket only costs itself. ``conns``
+        may be the registry's live set: read it before awaiting anything."""
         raise NotImplementedError
 
     async def send(self, conn: Connection, text: str) -> None:

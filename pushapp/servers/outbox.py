@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable
+from itertools import islice
 from typing import Any
 
 from .. import telemetry
@@ -101,17 +102,21 @@ class OutboxSink(Sink):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
-    async def deliver(self, conns: Sequence[Connection], payload: Payload) -> None:
+    async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
+        # Nothing here awaits: ``conns`` may be the registry's live set.
         frame = encode_frame(*payload)
-        self.counters.delivered += len(conns)
+        count = len(conns)
+        self.counters.delivered += count
         outbox = self._outbox
-        if not outbox and len(conns) > FIRST_SLICE:
+        rest: Iterable[Connection] = conns
+        if not outbox and count > FIRST_SLICE:
             limit = push_settings.MAX_BUFFERED_BYTES
-            for conn in conns[:FIRST_SLICE]:
+            rest = iter(conns)
+            for conn in islice(rest, FIRST_SLICE):
                 self._write(conn, frame, limit)
-            conns = conns[FIRST_SLICE:]
+            count -= FIRST_SLICE
         get = outbox.get
-        for conn in conns:  # _queue() inlined: a method call per recipient is a fan-out's cost too
+        for conn in rest:  # _queue() inlined: a method call per recipient is a fan-out's cost too
             queued = get(conn)
             if queued is None:
                 outbox[conn] = frame
@@ -119,7 +124,7 @@ class OutboxSink(Sink):
                 queued.append(frame)
             else:
                 outbox[conn] = [queued, frame]  # type: ignore[list-item]
-        if conns:
+        if count:
             self._schedule()
 
     async def send(self, conn: Connection, text: str) -> None:
