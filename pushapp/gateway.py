@@ -81,7 +81,7 @@ from .queries import (  # the query API is part of the one surface GatewayClient
     is_uid_online,
 )
 from .rpc import get_caller
-from .twins import plan_twins, refuse_running_loop, sync_twin
+from .twins import name_twins, refuse_running_loop, sync_twin
 from .wire import Op
 
 logger = logging.getLogger(__name__)
@@ -219,8 +219,6 @@ def _send_twins(
     plan: Callable[P, list[Op]],
 ) -> tuple[Callable[..., Coroutine[Any, Any, None]], Callable[..., None]]:
     """The async send and its sync twin, both taking ``on_commit=`` and ``using=`` besides the plan's."""
-    aplain, plain = plan_twins(plan, apublish, publish)  # for their names and docstrings
-    name = plain.__name__
 
     async def afunc(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
         if on_commit:
@@ -229,16 +227,14 @@ def _send_twins(
             await apublish(plan(*args, **kwargs))
 
     def func(*args: Any, on_commit: bool = False, using: str | None = None, **kwargs: Any) -> None:
-        refuse_running_loop(name)
-        ops = plan(*args, **kwargs)  # not through plain(): a call less on every sync send
+        refuse_running_loop(func.__name__)
+        ops = plan(*args, **kwargs)
         if on_commit:
             _on_commit(ops, using)
         else:
             publish(ops)
 
-    for wrapper, model in ((afunc, aplain), (func, plain)):
-        functools.update_wrapper(wrapper, model)
-    return afunc, func
+    return name_twins(plan, afunc, func)
 
 
 asend_to_all, send_to_all = _send_twins(_send_to_all)

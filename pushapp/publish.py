@@ -117,11 +117,9 @@ def flush(timeout: float | None = None) -> None:
 
 
 _lock = threading.Lock()
-_UNKNOWN = object()
 _direct: weakref.WeakKeyDictionary[ChannelLayer, DirectPublisher | None] = weakref.WeakKeyDictionary()
-
-
-#: The last layer asked about and its publisher: every sync send asks, nearly always about the same one.
+#: The last layer asked about and its publisher: every sync send asks, nearly always about the same one,
+#: and this costs no lock and no weak reference.
 _last: tuple[ChannelLayer | None, DirectPublisher | None] = (None, None)
 
 
@@ -130,10 +128,6 @@ def _direct_publisher(layer: ChannelLayer) -> DirectPublisher | None:
     last_layer, last_publisher = _last
     if layer is last_layer:
         return last_publisher
-    known = _direct.get(layer, _UNKNOWN)  # no lock once it is known
-    if known is not _UNKNOWN:
-        _last = (layer, known)  # type: ignore[assignment]
-        return known  # type: ignore[return-value]
     with _lock:
         if layer not in _direct:
             publisher = None
@@ -142,4 +136,5 @@ def _direct_publisher(layer: ChannelLayer) -> DirectPublisher | None:
 
                 publisher = DirectPublisher(layer, layer_options())  # layer.serialize() encrypts, if set
             _direct[layer] = publisher
-        return _direct[layer]
+        _last = (layer, _direct[layer])
+        return _last[1]

@@ -20,6 +20,8 @@ from .loops import node_loops
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+A = TypeVar("A", bound=Callable[..., Any])
+S = TypeVar("S", bound=Callable[..., Any])
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -112,6 +114,13 @@ def plan_twins(
         refuse_running_loop(name)
         return run(plan(*args, **kwargs))
 
+    return name_twins(plan, afunc, func)
+
+
+def name_twins(plan: Callable[..., Any], afunc: A, func: S) -> tuple[A, S]:
+    """Give ``afunc`` and ``func`` the names of ``plan``'s twins (``_name``: ``aname`` and ``name``) and
+    its docstring."""
+    name = plan.__name__.lstrip("_")
     for wrapper, wrapper_name in ((afunc, "a" + name), (func, name)):
         functools.update_wrapper(wrapper, plan)
         wrapper.__name__ = wrapper.__qualname__ = wrapper_name

@@ -50,11 +50,14 @@ class Drain:
             if conn in hub.registry:
                 await hub.close(conn, CloseCode.SERVICE_RESTART)
         done = set(conns)
-        for last in (False, True):
-            if last:
-                await asyncio.sleep(LATE_SECONDS)
-            late = [conn for conn in hub.registry if conn not in done]
-            for conn in late:
-                await hub.send(conn, reconnect_frame(0.0))
-                await hub.close(conn, CloseCode.SERVICE_RESTART)
-            done.update(late)
+        await self._close_late(done)
+        await asyncio.sleep(LATE_SECONDS)
+        await self._close_late(done)
+
+    async def _close_late(self, done: set[Any]) -> None:
+        """Tell and close the connections not in ``done`` (registered since the list was taken)."""
+        late = [conn for conn in self.hub.registry if conn not in done]
+        for conn in late:
+            await self.hub.send(conn, reconnect_frame(0.0))
+            await self.hub.close(conn, CloseCode.SERVICE_RESTART)
+        done.update(late)
