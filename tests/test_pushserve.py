@@ -385,7 +385,9 @@ def test_a_reload_loses_nothing_pushed_with_history_on(serve: Serve, config: Pro
             push()
         server.signal(signal.SIGHUP)
         # Keep pushing through the reload until every old worker has drained and exited.
+        deadline = time.monotonic() + 60
         while server.output().count("exited (exit code 0)") < 2:
+            assert time.monotonic() < deadline, f"the old workers did not exit:\n{server.output()[-6000:]}"
             push()
         for _ in range(10):
             push()
