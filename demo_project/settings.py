@@ -7,6 +7,8 @@ processes (a shell, a Celery worker, a second server) can push too.
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-insecure-secret-key-do-not-use-in-production")
@@ -92,3 +94,8 @@ PUSHAPP = {
     # Rooms' members see who joins and leaves them (presence frames).
     "PRESENCE_FRAMES": ["room:*"],
 }
+
+# Django 6.1 configures e-mail with MAILERS (the EMAIL_* settings are deprecated); earlier releases
+# ignore it and use their default backend.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}

@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from .conf import SETTINGS, push_settings, user_settings
 from .httpapi import method_name
-from .layer import layer_config, layer_kind
+from .layer import is_redis, layer_config, layer_kind
 
 
 def _value_errors(key: str, value: Any) -> list[CheckMessage]:
@@ -123,6 +123,26 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     return []
 
 
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@register(Tags.compatibility)
+def check_hiredis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """pushapp's figures assume redis-py parses replies with hiredis: its Python parser cost a third of a
+    server's CPU per unicast (docs/performance.md)."""
+    uses_redis = is_redis(layer_config()) or bool(push_settings.PRESENCE_REDIS_URL)
+    if not uses_redis or not _installed("redis") or _installed("hiredis"):
+        return []
+    return [
+        Warning(
+            "redis-py is running without hiredis: every Redis reply is parsed in Python.",
+            hint="pip install hiredis (it comes with pushapp's redis extra: pip install 'pushapp[redis]').",
+            id="pushapp.W002",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The scrape URL is configured: it needs prometheus-client, and networks that parse."""
@@ -140,7 +160,7 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                     id="pushapp.E009",
                 )
             )
-    if (token or networks) and importlib.util.find_spec("prometheus_client") is None:
+    if (token or networks) and not _installed("prometheus_client"):
         errors.append(
             Error(
                 "pushapp's metrics are configured but prometheus-client is not installed.",

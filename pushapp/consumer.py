@@ -23,9 +23,10 @@ from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .history.base import Position
 from .hub import Hub, get_hub
+from .layer import note_serving
 from .limits import FrameRate, client_ip, gate, report
 from .presence import get_backend
-from .protocol import PONG, close_event, error_frame
+from .protocol import PONG, close_event, error_frame, loads
 from .registry import Connection
 from .servers import Sink, sink_type
 from .signals import client_connected, client_disconnected, dispatch, message_received
@@ -121,18 +122,17 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_frame(text: str | None) -> object:
-    """A client frame's JSON value; None when it is binary or not JSON. Nesting too deep for the parser
-    (``[[[…]]]`` a thousand levels down fits in 2 KB) counts as not JSON: a RecursionError escaping here
-    would end the connection with 1011 and log a traceback per frame. So do ``NaN``, ``Infinity``,
-    numbers beyond a float (``1e400``) and lone surrogates (``"\ud800"``, not Unicode text): echoed back
+    """A client frame's JSON value; None when it is binary or not JSON. Nesting deeper than
+    ``MAX_JSON_DEPTH`` counts as not JSON, the same on every Python. So do ``NaN``, ``Infinity``,
+    numbers beyond a float (``1e400``) and lone surrogates (``"\\ud800"``, not Unicode text): echoed back
     in an error frame, they could not be encoded."""
     if text is None:
         return None
     try:
-        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
+        value = loads(text, parse_float=_finite, parse_constant=_not_json)
         if _SURROGATE_ESCAPE.search(text):  # rare: check that the pairs were pairs
             json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+    except ValueError:  # NestingTooDeep and UnicodeEncodeError are ValueErrors
         return None
     return value
 
@@ -143,6 +143,9 @@ def _too_big(text: str, limit: int) -> bool:
 
 class PushConsumer:
     """ASGI application for one push WebSocket connection."""
+
+    def __init__(self) -> None:
+        note_serving()  # pushes over the in-memory layer can reach this process now
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":

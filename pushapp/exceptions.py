@@ -56,6 +56,11 @@ class PayloadTooLarge(PushappError, ValueError):
     """A push is bigger than ``MAX_PUSH_SIZE`` once encoded."""
 
 
+class NestingTooDeep(PushappError, ValueError):
+    """JSON (or a value to be stored as JSON) nests lists and objects deeper than ``MAX_JSON_DEPTH``
+    (docs/protocol.md, "Limits"): pushapp's own limit, the same on every Python."""
+
+
 class RedisUnavailable(PushappError):
     """A send could not be made: Redis is unreachable (docs/deployment.md, "Redis outages")."""
 

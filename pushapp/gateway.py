@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from . import capture, history, wire
+from .exceptions import NestingTooDeep
 from .history import ALL_STREAM, group_stream, layer_group_of, uid_stream
 from .layer import get_layer
 from .names import (
@@ -32,7 +33,7 @@ from .names import (
     validate_client_ids,
     validate_group,
 )
-from .protocol import Payload, dumps, encode_payload
+from .protocol import MAX_JSON_DEPTH, Payload, dumps, encode_payload, too_deep
 from .publish import apublish, flush, publish
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
@@ -147,6 +148,8 @@ def _session(value: object) -> dict[str, Any]:
     """Sessions are stored as JSON values, so what comes back is what Redis would give, in every layer."""
     if not isinstance(value, Mapping):
         raise TypeError(f"a session must be a dict, got {type(value).__name__}")
+    if too_deep(dict(value)):
+        raise NestingTooDeep(f"a session nests deeper than {MAX_JSON_DEPTH} (MAX_JSON_DEPTH)")
     result: dict[str, Any] = json.loads(dumps(dict(value)))
     return result
 

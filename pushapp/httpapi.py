@@ -11,7 +11,6 @@ command.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from . import gateway, queries
 from .conf import push_settings
 from .gatewayclient import Gateway
 from .names import normalize_uid, validate_client_id, validate_group
+from .protocol import loads
 from .publish import publish
 from .wire import Op
 
@@ -100,7 +100,7 @@ def _commands(request: HttpRequest) -> list[Any]:
     if len(body) > limit:
         raise BadRequest("body_too_large", f"The body is larger than {limit} bytes (API_MAX_BODY_SIZE).")
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as err:
         raise BadRequest("bad_json", f"The body is not JSON: {err}.") from None
     if not isinstance(data, dict) or not isinstance(data.get("commands"), list):

@@ -6,6 +6,7 @@ configured asks here instead of inspecting settings or class names itself.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
@@ -15,7 +16,14 @@ from django.conf import settings
 from .conf import push_settings
 from .exceptions import ChannelLayerMissing
 
+logger = logging.getLogger(__name__)
+
 LayerKind = Literal["pubsub", "core", "memory", "other"]
+
+#: Whether this process serves pushapp's WebSocket (it made a ``PushConsumer``); and whether it was told
+#: that a push it made over the in-memory layer reached nobody.
+_serving = False
+_warned = False
 
 
 class ChannelLayer(Protocol):
@@ -72,3 +80,25 @@ def get_layer() -> ChannelLayer:
             f"(or point PUSHAPP['CHANNEL_LAYER'] at an existing alias)"
         )
     return layer
+
+
+def note_serving() -> None:
+    """This process serves push connections: pushes over the in-memory layer can reach them."""
+    global _serving
+    _serving = True
+
+
+def warn_if_unreachable() -> None:
+    """Once per process, warn (a log line, never an exception) that a push over the in-memory layer from a
+    process that serves no push connection reaches nobody: ``manage.py shell`` beside ``runserver``
+    without a Redis layer used to lose it silently."""
+    global _warned
+    if _serving or _warned or layer_kind() != "memory":
+        return
+    _warned = True
+    logger.warning(
+        "pushapp: this process pushed over the in-memory channel layer but serves no push connection, "
+        "so the push reached nobody (the in-memory layer does not cross processes). Configure "
+        "channels_redis in CHANNEL_LAYERS (docs/deployment.md) to push from shells, tasks and other "
+        "processes."
+    )

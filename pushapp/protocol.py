@@ -8,13 +8,53 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .conf import push_settings
-from .exceptions import PayloadTooLarge
+from .exceptions import NestingTooDeep, PayloadTooLarge
 
 #: The answer to a client's ``ping``.
 PONG = '{"type":"pong"}'
 
 #: ASGI messages carry a pushed payload as text or bytes: exactly one of the two is set.
 Payload = tuple[str | None, bytes | None]
+
+
+#: How deep the JSON pushapp reads may nest lists and objects: client frames (an auth frame's ``recover``
+#: and ``extra`` with them), HTTP API bodies and session values. pushapp's own limit, the same on every
+#: Python: the interpreters' parsers give up at depths that moved between releases (3.13 parses deeper).
+MAX_JSON_DEPTH = 32
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` nests dicts and lists more than ``limit`` deep (``[]`` is 1 deep). Iterative, so
+    a value that would break the interpreter's recursion limit is measured like any other."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, _CONTAINERS):
+            continue
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
+    return False
+
+
+def loads(text: str | bytes, **options: Any) -> Any:
+    """``json.loads`` within ``MAX_JSON_DEPTH``: deeper raises :class:`~pushapp.exceptions.NestingTooDeep`
+    (a ``ValueError``) on every Python. Text with fewer brackets than the limit cannot be too deep, so the
+    common case costs two counts and no walk."""
+    if isinstance(text, str):
+        opened = text.count("[") + text.count("{")
+    else:
+        opened = text.count(b"[") + text.count(b"{")
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise NestingTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH}") from None
+    if opened > MAX_JSON_DEPTH and too_deep(value):
+        raise NestingTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH}")
+    return value
 
 
 #: One encoder for every push (it keeps no state between calls): building one per call was a fifth of a

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from channels.exceptions import ChannelFull
 
 from . import capture, history, telemetry
-from .layer import ChannelLayer, get_layer, layer_kind, layer_options
+from .layer import ChannelLayer, get_layer, layer_kind, layer_options, warn_if_unreachable
 from .twins import target_loop
 from .wire import Op
 
@@ -85,6 +85,7 @@ async def apublish(ops: list[Op]) -> None:
 
 async def _carry(ops: list[Op]) -> None:
     layer = get_layer()
+    warn_if_unreachable()
     for method, name, message in ops:
         try:
             await _publish_one(layer, method, name, message)

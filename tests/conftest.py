@@ -24,12 +24,20 @@ from tests.support.processes import REPO_ROOT, ProcessConfig
 from tests.support.processes import kill_all as kill_processes
 from tests.support.redis_server import ExternalRedis, RedisServer
 from tests.support.redis_server import kill_all as kill_redis_servers
+from tests.support.wheel import InstalledWheel
 from tests.support.wsclients import PushSocket
 
 # The plugin users get through pushapp's pytest11 entry point; this checkout is not installed.
 pytest_plugins = ["pushapp.testing"]
 
-INTEGRATION_FIXTURES = {"redis_server", "redis_url", "private_redis", "migrated_db", "cluster"}
+INTEGRATION_FIXTURES = {
+    "redis_server",
+    "redis_url",
+    "private_redis",
+    "migrated_db",
+    "cluster",
+    "installed_wheel",
+}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -97,6 +105,14 @@ def sockets() -> Iterator[list[PushSocket]]:
 def prefix() -> str:
     """A channel-layer prefix of this test alone: no test sees another test's groups or messages."""
     return f"pt{secrets.token_hex(6)}."
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+    """pushapp as users get it: the sdist and wheel built with ``python -m build``, the wheel installed with
+    its redis extra into a fresh virtualenv of this interpreter (pip picks the newest Django it supports).
+    Nothing of the checkout is on that virtualenv's path. Built once per session."""
+    return InstalledWheel.build(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

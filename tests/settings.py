@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+import django
+
 SECRET_KEY = "pushapp-tests-not-a-secret"
 DEBUG = False
 USE_TZ = True
@@ -49,3 +51,8 @@ STATIC_URL = "/static/"
 ROOT_URLCONF = "tests.urls"
 ASGI_APPLICATION = "tests.asgi.application"
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Django 6.1 configures e-mail with MAILERS (the EMAIL_* settings are deprecated); earlier releases
+# ignore it and use their default backend.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -15,6 +15,7 @@ from django.core import signing
 from django.test import override_settings
 
 from pushapp import gateway
+from pushapp.protocol import MAX_JSON_DEPTH
 from pushapp.signals import client_connected, client_disconnected, message_received
 from pushapp.tokens import issue_token, verify_client_proof
 from tests.support.communicators import application, clean_hub, connect, open_socket
@@ -96,7 +97,31 @@ async def test_bad_credentials_close_4001(first_frame: Any) -> None:
     await witness.close()
 
 
-DEEP = "[" * 1000 + "]" * 1000  # 2 KB of JSON nested deeper than the parser's recursion limit
+DEEP = "[" * 1000 + "]" * 1000  # 2 KB of JSON nested deeper than Python 3.11's parser goes
+
+
+def nested_json(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_nesting_limit_is_pushapps_own_on_every_python() -> None:
+    """A frame may nest MAX_JSON_DEPTH lists and objects (the frame's own object counted); one more is
+    bad_json, on 3.11 as on 3.13, whose parser goes deeper."""
+    client = await connect(uid="depth")
+    await client.communicator.send_to(
+        text_data='{"type": "ping", "x": ' + nested_json(MAX_JSON_DEPTH - 1) + "}"
+    )
+    assert await client.receive() == {"type": "pong"}
+    await client.communicator.send_to(text_data='{"type": "ping", "x": ' + nested_json(MAX_JSON_DEPTH) + "}")
+    assert (await client.receive())["code"] == "bad_json"
+    await client.close()
+
+
+async def test_an_auth_frame_nested_one_past_the_limit_closes_4001() -> None:
+    communicator = await open_socket()
+    recover = '{"s": {"offset": 1, "epoch": "e", "x": ' + nested_json(MAX_JSON_DEPTH - 2) + "}}"
+    await communicator.send_to(text_data='{"type": "auth", "token": "t", "recover": ' + recover + "}")
+    assert await closed_with(communicator) == 4001
 
 
 @pytest.mark.parametrize(

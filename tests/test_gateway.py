@@ -12,7 +12,14 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from pushapp import gateway
-from pushapp.exceptions import AsyncContextError, InvalidClientId, InvalidGroup, InvalidUid
+from pushapp.exceptions import (
+    AsyncContextError,
+    InvalidClientId,
+    InvalidGroup,
+    InvalidUid,
+    NestingTooDeep,
+)
+from pushapp.protocol import MAX_JSON_DEPTH
 from tests.support.communicators import Client, clean_hub, connect
 
 pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
@@ -151,6 +158,27 @@ async def test_sessions() -> None:
         await gateway.aset_session(client.client_id, ["not", "a", "dict"])  # type: ignore[arg-type]
     await client.close()
     assert await gateway.aget_session(client.client_id) is None
+
+
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_session_values_nest_at_most_max_json_depth_on_every_python() -> None:
+    """pushapp's own limit decides (32 lists and dicts, the session's own dict counted), not the
+    interpreter's recursion limit, which moved in Python 3.13; a refused write changes nothing."""
+    client = await connect()
+    assert await gateway.aset_session(client.client_id, {"a": nested(MAX_JSON_DEPTH - 1)})
+    for deep in (nested(MAX_JSON_DEPTH), nested(5000)):
+        with pytest.raises(NestingTooDeep):
+            await gateway.aupdate_session(client.client_id, {"b": deep})
+        with pytest.raises(NestingTooDeep):
+            await gateway.aset_session(client.client_id, {"b": deep})
+    assert await gateway.aget_session(client.client_id) == {"a": nested(MAX_JSON_DEPTH - 1)}
+    await client.close()
 
 
 async def test_close_client_sends_then_closes_and_forgets() -> None:

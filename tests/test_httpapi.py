@@ -12,6 +12,7 @@ from django.core.checks import run_checks
 from django.test import AsyncClient, Client, override_settings
 
 from pushapp.names import new_client_id, new_node_id
+from pushapp.protocol import MAX_JSON_DEPTH
 from pushapp.testing import PushClient, Pushes
 from tests.conftest import ClusterFactory
 from tests.support.communicators import clean_hub  # noqa: F401
@@ -154,6 +155,17 @@ def test_bad_json_and_oversize_bodies_are_400(pushes: Pushes) -> None:
     response = post(big)
     assert (response.status_code, response.json()["error"]) == (400, "body_too_large")
     pushes.assert_nothing_sent()
+
+
+def test_bodies_nested_past_max_json_depth_are_400_bad_json(pushes: Pushes) -> None:
+    """Not a 500 with a traceback, and the same on every Python (pushapp's limit, not the parser's)."""
+    params = '{"uid": 1, "data": ' + "[" * (MAX_JSON_DEPTH - 4) + "]" * (MAX_JSON_DEPTH - 4) + "}"
+    fits = '{"commands": [{"method": "send_to_uid", "params": ' + params + "}]}"
+    assert post(None, raw=fits).status_code == 200
+    for depth in (MAX_JSON_DEPTH + 1, 1000):
+        response = post(None, raw="[" * depth + "]" * depth)
+        assert (response.status_code, response.json()["error"]) == (400, "bad_json")
+    assert len(pushes.sent) == 1
 
 
 def test_only_post(pushes: Pushes) -> None:

@@ -4,15 +4,13 @@ JS client, the template tag, the Lua scripts. Nothing of the checkout is on that
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import venv
-from pathlib import Path
 
 import pytest
 
 from tests.support.processes import REPO_ROOT
+from tests.support.wheel import InstalledWheel
 
 pytestmark = pytest.mark.integration
 
@@ -60,27 +58,25 @@ print("ok", pushapp.__file__)
 """
 
 
-def test_the_built_wheel_installs_and_works_on_its_own(tmp_path: Path, redis_url: str) -> None:
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(REPO_ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    wheels, sdists = list(dist.glob("pushapp-*.whl")), list(dist.glob("pushapp-*.tar.gz"))
-    assert len(wheels) == len(sdists) == 1, list(dist.iterdir())
-    venv.create(tmp_path / "venv", with_pip=True)
-    python = tmp_path / "venv" / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"{wheels[0]}[redis]"], check=True, env=env, cwd=tmp_path
-    )
+def test_the_built_wheel_installs_and_works_on_its_own(
+    installed_wheel: InstalledWheel, redis_url: str
+) -> None:
+    assert len(list(installed_wheel.dist.glob("pushapp-*.tar.gz"))) == 1
     result = subprocess.run(
-        [str(python), "-c", CHECK, redis_url, str(REPO_ROOT)],
-        cwd=tmp_path,
-        env=env,
+        [str(installed_wheel.python), "-c", CHECK, redis_url, str(REPO_ROOT)],
+        cwd=installed_wheel.dist,
+        env=installed_wheel.env(),
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok "), result.stdout
+
+
+def test_pip_picks_the_newest_django_this_python_supports(installed_wheel: InstalledWheel) -> None:
+    """Django 5.2 LTS on Python 3.11 (6.x needs 3.12), 6.1 or newer on 3.12+: no upper bound holds it back."""
+    django = installed_wheel.version_of("Django")
+    if sys.version_info >= (3, 12):
+        assert django >= (6, 1), django
+    else:
+        assert django[:2] == (5, 2), django

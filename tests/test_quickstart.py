@@ -6,10 +6,8 @@ Quickstart cannot drift from what works."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +17,7 @@ from websockets.sync.client import connect
 
 from tests.support.processes import REPO_ROOT, answers_http
 from tests.support.redis_server import free_port
+from tests.support.wheel import InstalledWheel
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +46,13 @@ def test_the_quickstart_blocks_name_their_files() -> None:
     ]
 
 
-def test_the_quickstart_works_in_a_new_project(tmp_path: Path, redis_url: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "REDIS_URL": redis_url}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite"], cwd=tmp_path, check=True)
+def test_the_quickstart_works_in_a_new_project(
+    tmp_path: Path, redis_url: str, installed_wheel: InstalledWheel
+) -> None:
+    """In a virtualenv where only the built wheel is installed, as ``pip install`` gives it to a user."""
+    env = installed_wheel.env(REDIS_URL=redis_url)
+    python = str(installed_wheel.python)
+    subprocess.run([python, "-m", "django", "startproject", "mysite"], cwd=tmp_path, check=True, env=env)
     project = tmp_path / "mysite"
     for path, how, code in quickstart_blocks():
         target = project / path
@@ -58,7 +60,7 @@ def test_the_quickstart_works_in_a_new_project(tmp_path: Path, redis_url: str) -
             target.write_text(target.read_text(encoding="utf-8") + "\n" + code, encoding="utf-8")
         else:
             target.write_text(code, encoding="utf-8")
-    manage = [sys.executable, "manage.py"]
+    manage = [python, "manage.py"]
     subprocess.run([*manage, "check"], cwd=project, env=env, check=True, capture_output=True)
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=project, env=env, check=True)
     token = subprocess.run(
