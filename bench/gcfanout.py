@@ -3,7 +3,7 @@
 The garbage collector's full passes walk every object of every connection; one landing inside a fan-out
 made it 7x slower than usual at 10,000 connections (docs/performance.md). This holds N connections on one
 pushapp daphne server and fans out to all of them 7 times, once with Python's default collector and once
-with pushserve's GC policy (``pushapp.serve.gcpolicy``, applied by bench/serve.py with BENCH_GC_POLICY=1),
+with pushserve's GC policy (``pushapp.pushserve.gcpolicy``, applied by bench/serve.py with BENCH_GC_POLICY=1),
 and reports, per policy, the median and the worst time until the last client had the message, and their
 ratio: the target is a worst within 1.5x of the median. Slow collections logged by the server are charged
 to the fan-outs they fell in. ``--quick`` is a smoke run (a handful of clients): it measures nothing.

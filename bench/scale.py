@@ -40,7 +40,7 @@ from bench.procs import START_TIMEOUT, Child, ChildError, Environment, kill_all
 from bench.scale_procs import PushServe, ShardedEnvironment, SpreadPool, start_servers
 from bench.scale_redis import Counters, per_each
 from bench.workloads import QUIET_CPU, QUIET_TIMEOUT, QUIET_WINDOW
-from pushapp.names import ALL_GROUP, group_layer_group, uid_layer_group
+from pushapp.protocol.names import ALL_GROUP, group_layer_group, uid_layer_group
 from tests.support.redis_server import RedisServer, find_redis_server
 
 SCENARIOS = ("workers", "shards")

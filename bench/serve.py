@@ -43,8 +43,8 @@ def run_native(app: str, port: int) -> None:
 
     application = import_by_path(app)  # sets Django up
     from pushapp.conf import push_settings
-    from pushapp.servers.daphne import adopt_connection
-    from pushapp.servers.front import PushFront
+    from pushapp.server.sockets.daphne import adopt_connection
+    from pushapp.server.sockets.front import PushFront
 
     sock = socket.create_server(("127.0.0.1", port), backlog=BACKLOG)
 
@@ -164,13 +164,13 @@ def report_garbage_on_signal() -> None:
 
 def apply_gc_policy() -> None:
     """BENCH_GC_POLICY=1: the garbage-collector handling of pushserve's workers, the very same code
-    (pushapp.serve.gcpolicy), on this daphne. bench/gcfanout.py compares fan-outs with and without it."""
+    (pushapp.pushserve.gcpolicy), on this daphne. bench/gcfanout.py compares fan-outs with and without it."""
     import daphne.server  # noqa: F401  (installs the asyncio reactor before Twisted is imported)
     from twisted.internet import reactor
 
     def start() -> None:
-        from pushapp.hub import all_hubs
-        from pushapp.serve.gcpolicy import TICK, GcPolicy
+        from pushapp.pushserve.gcpolicy import TICK, GcPolicy
+        from pushapp.server.hub import all_hubs
 
         policy = GcPolicy(lambda: sum(len(hub.registry) for hub in all_hubs()))
 

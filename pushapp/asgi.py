@@ -13,7 +13,7 @@ from django.urls import URLPattern, path, re_path
 
 from .conf import push_settings
 from .consumer import PushConsumer
-from .servers import reject
+from .server.sockets import reject
 
 
 async def not_found(scope: dict[str, Any], receive: Any, send: Any) -> None:

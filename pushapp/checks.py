@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from .conf import SETTINGS, push_settings, user_settings
 from .httpapi import method_name
-from .layer import is_redis, layer_config, layer_kind
+from .runtime.layer import is_redis, layer_config, layer_kind
 
 
 def _value_errors(key: str, value: Any) -> list[CheckMessage]:

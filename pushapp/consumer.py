@@ -16,22 +16,22 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import telemetry
 from .auth import get_authenticator
 from .codes import CloseCode
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .history.base import Position
-from .hub import Hub, get_hub
-from .layer import note_serving
-from .limits import FrameRate, client_ip, gate, report
 from .presence import get_backend
-from .protocol import PONG, close_event, error_frame, loads
-from .registry import Connection
-from .servers import Sink, sink_type
+from .protocol.frames import PONG, close_event, error_frame, loads
+from .runtime import telemetry
+from .runtime.layer import note_serving
+from .runtime.registry import Connection
+from .server.hub import Hub, get_hub
+from .server.limits import FrameRate, client_ip, gate, report
+from .server.sockets import Sink, sink_type
+from .server.subscriptions import SUBSCRIBE, UNSUBSCRIBE
+from .server.subscriptions import handle as handle_subscription
 from .signals import client_connected, client_disconnected, dispatch, message_received
-from .subscriptions import SUBSCRIBE, UNSUBSCRIBE
-from .subscriptions import handle as handle_subscription
 from .tokens import Identity
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .exceptions import InvalidClientId
-from .names import CLIENT_ID_LENGTH, validate_client_id
+from .protocol.names import CLIENT_ID_LENGTH, validate_client_id
 from .tokens import verify_client_proof
 
 

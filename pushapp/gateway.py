@@ -17,11 +17,12 @@ from typing import Any, ParamSpec
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from . import capture, history, wire
+from . import history
 from .exceptions import NestingTooDeep
 from .history import ALL_STREAM, group_stream, layer_group_of, uid_stream
-from .layer import get_layer
-from .names import (
+from .protocol import wire
+from .protocol.frames import MAX_JSON_DEPTH, Payload, dumps, encode_payload, too_deep
+from .protocol.names import (
     ALL_GROUP,
     group_layer_group,
     hub_channel,
@@ -33,8 +34,7 @@ from .names import (
     validate_client_ids,
     validate_group,
 )
-from .protocol import MAX_JSON_DEPTH, Payload, dumps, encode_payload, too_deep
-from .publish import apublish, flush, publish
+from .protocol.wire import Op
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
     aget_all_client_count,
@@ -81,9 +81,11 @@ from .queries import (  # the query API is part of the one surface GatewayClient
     is_online,
     is_uid_online,
 )
-from .rpc import get_caller
-from .twins import name_twins, refuse_running_loop, sync_twin
-from .wire import Op
+from .runtime.layer import get_layer
+from .runtime.twins import name_twins, refuse_running_loop, sync_twin
+from .sender import capture
+from .sender.publish import apublish, flush, publish
+from .sender.rpc import get_caller
 
 logger = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from django.views.decorators.csrf import csrf_exempt
 from . import gateway, queries
 from .conf import push_settings
 from .gatewayclient import Gateway
-from .names import normalize_uid, validate_client_id, validate_group
-from .protocol import loads
-from .publish import publish
-from .wire import Op
+from .protocol.frames import loads
+from .protocol.names import normalize_uid, validate_client_id, validate_group
+from .protocol.wire import Op
+from .sender.publish import publish
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from .names import normalize_uid, one_or_many, validate_client_id, validate_group
 from .presence import get_backend
 from .presence.base import Backend
-from .twins import plan_twins
+from .protocol.names import normalize_uid, one_or_many, validate_client_id, validate_group
+from .runtime.twins import plan_twins
 
 P = ParamSpec("P")
 R = TypeVar("R")

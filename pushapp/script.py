@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from .conf import push_settings
-from .names import validate_group
+from .protocol.names import validate_group
 from .tokens import groups_grant, token_for_user, token_max_age
 
 

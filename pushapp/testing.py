@@ -20,9 +20,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from unittest.mock import ANY
 
-from . import capture, wire
-from .names import normalize_uid, validate_group
-from .protocol import dumps
+from .protocol import wire
+from .protocol.frames import dumps
+from .protocol.names import normalize_uid, validate_group
+from .sender import capture
 
 if TYPE_CHECKING:
     from channels.testing import WebsocketCommunicator
@@ -98,7 +99,7 @@ class Pushes:
         self._offline: set[str] = set()
         self._lock = threading.Lock()  # sync sends may come from other threads (a view, a worker)
 
-    # -- the recorder side (pushapp.capture) ------------------------------------------------------------
+    # -- the recorder side (pushapp.sender.capture) ----------------------------------------------------
 
     def record_sends(self, ops: list[wire.Op]) -> None:
         """One call's layer operations → one :class:`Sent` (a send to several uids is one call)."""

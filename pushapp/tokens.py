@@ -18,7 +18,7 @@ from django.utils.crypto import constant_time_compare
 
 from .conf import push_settings
 from .exceptions import InvalidGroup, InvalidToken, InvalidUid, TokenExpired
-from .names import normalize_uid, validate_group
+from .protocol.names import normalize_uid, validate_group
 
 _PROOF_SALT = "pushapp.client-proof"
 _GROUPS_SALT = "pushapp.token-groups"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import httpapi, metrics_view, views
-from .dashboard import views as dashboard
+from . import httpapi, views
+from .observe import metrics_view
+from .observe.dashboard import views as dashboard
 
 app_name = "pushapp"
 

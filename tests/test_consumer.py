@@ -15,7 +15,7 @@ from django.core import signing
 from django.test import override_settings
 
 from pushapp import gateway
-from pushapp.protocol import MAX_JSON_DEPTH
+from pushapp.protocol.frames import MAX_JSON_DEPTH
 from pushapp.signals import client_connected, client_disconnected, message_received
 from pushapp.tokens import issue_token, verify_client_proof
 from tests.support.communicators import application, clean_hub, connect, open_socket

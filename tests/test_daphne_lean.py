@@ -7,7 +7,7 @@ import re
 
 from daphne.ws_protocol import WebSocketFactory
 
-from pushapp.servers.daphne import _Later, _lean_protocols
+from pushapp.server.sockets.daphne import _Later, _lean_protocols
 
 
 def test_the_protocol_class_carries_the_factory_settings_and_log_arguments_wait() -> None:

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from django.test import override_settings
 
-from pushapp.hub import Connection, Hub
-from pushapp.servers.daphne import DaphneSink, write
-from pushapp.servers.outbox import encode_frame
+from pushapp.server.hub import Connection, Hub
+from pushapp.server.sockets.daphne import DaphneSink, write
+from pushapp.server.sockets.outbox import encode_frame
 
 
 class FakeSocket:
@@ -142,7 +142,7 @@ async def test_close_sends_queued_pushes_then_the_message_then_the_close_frame()
 async def test_a_drain_also_closes_connections_that_registered_after_it_began() -> None:
     """One accepted just before the socket stopped accepting is still authenticating when the drain takes
     its list; it is told to come back and closed too, not dropped when the process exits."""
-    from pushapp.hub.drain import Drain
+    from pushapp.server.hub.drain import Drain
 
     hub, sink = daphne_hub()
     early, late = FakeProtocol(FakeTransport()), FakeProtocol(FakeTransport())

@@ -17,9 +17,9 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from pushapp import gateway
-from pushapp.dashboard import views
-from pushapp.hub import running_hub
-from pushapp.telemetry import WATCH_GROUP
+from pushapp.observe.dashboard import views
+from pushapp.runtime.telemetry import WATCH_GROUP
+from pushapp.server.hub import running_hub
 from pushapp.tokens import verify_token
 from tests.support.communicators import clean_hub, connect
 

@@ -12,8 +12,9 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from pushapp import gateway, layer
+from pushapp import gateway
 from pushapp.checks import check_hiredis
+from pushapp.runtime import layer
 from tests.support.processes import REPO_ROOT
 
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
@@ -33,7 +34,7 @@ def unreachable_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_a_push_from_a_process_without_a_server_warns_once(
     no_server: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="pushapp.layer"):
+    with caplog.at_level(logging.WARNING, logger="pushapp.runtime.layer"):
         gateway.send_to_uid(1, "hi")
         gateway.send_to_all("and again")
     assert len(unreachable_warnings(caplog)) == 1

@@ -28,8 +28,8 @@ from django.db.models.signals import post_save
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from pushapp.exceptions import SubscriptionRefused
-from pushapp.hub import stop_hub
-from pushapp.names import new_client_id, new_node_id
+from pushapp.protocol.names import new_client_id, new_node_id
+from pushapp.server.hub import stop_hub
 from pushapp.signals import message_received
 from pushapp.testing import PushClient, Pushes, Sent
 from pushapp.tokens import client_proof

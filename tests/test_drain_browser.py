@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pushapp.names import node_of
+from pushapp.protocol.names import node_of
 from tests.support.browser import Browser, chromium_session
 from tests.support.processes import ProcessConfig
 from tests.support.pushserve import PushServe, pushstats

@@ -19,7 +19,7 @@ from pushapp.exceptions import (
     InvalidUid,
     NestingTooDeep,
 )
-from pushapp.protocol import MAX_JSON_DEPTH
+from pushapp.protocol.frames import MAX_JSON_DEPTH
 from tests.support.communicators import Client, clean_hub, connect
 
 pytestmark = pytest.mark.usefixtures(clean_hub.__name__)

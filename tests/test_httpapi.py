@@ -11,8 +11,8 @@ import pytest
 from django.core.checks import run_checks
 from django.test import AsyncClient, Client, override_settings
 
-from pushapp.names import new_client_id, new_node_id
-from pushapp.protocol import MAX_JSON_DEPTH
+from pushapp.protocol.frames import MAX_JSON_DEPTH
+from pushapp.protocol.names import new_client_id, new_node_id
 from pushapp.testing import PushClient, Pushes
 from tests.conftest import ClusterFactory
 from tests.support.communicators import clean_hub  # noqa: F401

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from pushapp import wire
-from pushapp.hub import control
-from pushapp.hub.dedupe import Dedupe
-from pushapp.hub.membership import LayerMembership
-from pushapp.protocol import Payload
-from pushapp.registry import Connection
+from pushapp.protocol import wire
+from pushapp.protocol.frames import Payload
+from pushapp.runtime.registry import Connection
+from pushapp.server.hub import control
+from pushapp.server.hub.dedupe import Dedupe
+from pushapp.server.hub.membership import LayerMembership
 
 
 class FakeLayer:

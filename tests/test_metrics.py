@@ -16,8 +16,9 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from pushapp import limits, telemetry
-from pushapp.hub import running_hub
+from pushapp.runtime import telemetry
+from pushapp.server import limits
+from pushapp.server.hub import running_hub
 from tests.support.communicators import clean_hub, connect
 
 URL = "/pushapp/metrics/"

@@ -7,7 +7,7 @@ import re
 import pytest
 from channels.layers import BaseChannelLayer
 
-from pushapp.names import (
+from pushapp.protocol.names import (
     group_layer_group,
     new_client_id,
     new_node_id,

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from pushapp.servers import front as front_module
-from pushapp.servers import sink_type
-from pushapp.servers.front import PushFront
-from pushapp.servers.handshake import accept_key
-from pushapp.servers.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
+from pushapp.server.sockets import front as front_module
+from pushapp.server.sockets import sink_type
+from pushapp.server.sockets.front import PushFront
+from pushapp.server.sockets.handshake import accept_key
+from pushapp.server.sockets.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
 from tests.support.rawws import Handshake, client_frame, close_code
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0

@@ -16,7 +16,7 @@ from django.conf import settings
 settings.configure(INSTALLED_APPS=["pushapp"],
                    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
 django.setup()
-import pushapp.asgi, pushapp.compat, pushapp.stats
+import pushapp.asgi, pushapp.gatewayclient, pushapp.observe.stats
 from pushapp import gateway
 gateway.send_to_uid("u", "x")
 print(gateway.get_all_client_count())

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
-from pushapp.names import new_client_id, new_node_id
 from pushapp.presence.events import group_field, uid_field
-from pushapp.redis.presence import RedisBackend, RedisWriter
-from pushapp.registry import Connection, Registry
+from pushapp.presence.redis import RedisBackend, RedisWriter
+from pushapp.protocol.names import new_client_id, new_node_id
+from pushapp.runtime.registry import Connection, Registry
 
 TTL = 15.0
 U7 = uid_field("7")
@@ -131,7 +131,7 @@ async def test_a_writer_resync_fires_only_what_changed(backend: RedisBackend) ->
 
 
 def test_a_batch_of_presence_writes_is_compacted_per_key_in_order() -> None:
-    from pushapp.redis.presence import compact
+    from pushapp.presence.redis import compact
 
     commands = [
         ("HSET", "c", "a", "1"),

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from pushapp.names import node_of
+from pushapp.protocol.names import node_of
 from tests.support.processes import SERVERS, ProcessConfig, Producer
 from tests.support.pushserve import PushServe, pushstats
 from tests.support.waiting import wait_until

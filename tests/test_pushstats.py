@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from pushapp import gateway
-from pushapp.hub import running_hub
-from pushapp.stats import render
+from pushapp.observe.stats import render
+from pushapp.server.hub import running_hub
 from tests.support.communicators import clean_hub, connect
 
 DATA: dict[str, Any] = {
@@ -82,7 +82,7 @@ async def test_command_text_and_json_on_the_memory_backend() -> None:
 
     def run(*args: str) -> str:
         out = StringIO()
-        with mock.patch("pushapp.stats.time.time", return_value=hub.started_at + 61):
+        with mock.patch("pushapp.observe.stats.time.time", return_value=hub.started_at + 61):
             call_command("pushstats", *args, stdout=out)
         return out.getvalue()
 

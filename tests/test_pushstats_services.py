@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from unittest import mock
 
+from pushapp.observe.stats import render, snapshot
 from pushapp.presence.base import NodeInfo
-from pushapp.stats import render, snapshot
 
 
 def _node(node: str, pid: int, worker: int, clients: int) -> NodeInfo:
@@ -39,10 +39,10 @@ class Backend:
 
 def test_the_workers_of_a_pushserve_are_one_service() -> None:
     with (
-        mock.patch("pushapp.stats.get_backend", return_value=Backend()),
-        mock.patch("pushapp.stats.queries.get_all_client_count", return_value=3),
-        mock.patch("pushapp.stats.queries.get_all_uid_count", return_value=2),
-        mock.patch("pushapp.stats.queries.get_all_group_client_id_count", return_value={}),
+        mock.patch("pushapp.observe.stats.get_backend", return_value=Backend()),
+        mock.patch("pushapp.observe.stats.queries.get_all_client_count", return_value=3),
+        mock.patch("pushapp.observe.stats.queries.get_all_uid_count", return_value=2),
+        mock.patch("pushapp.observe.stats.queries.get_all_group_client_id_count", return_value={}),
     ):
         data: dict[str, Any] = snapshot(now=1061.0)
     assert data["services"] == [

@@ -14,9 +14,9 @@ from django.test import override_settings
 
 from pushapp import gateway, queries
 from pushapp.exceptions import AsyncContextError, InvalidClientId, InvalidGroup, InvalidUid
-from pushapp.hub import stop_hub
 from pushapp.presence import get_backend
-from pushapp.redis.presence import RedisBackend
+from pushapp.presence.redis import RedisBackend
+from pushapp.server.hub import stop_hub
 from tests.support.communicators import Client, connect
 
 OFFLINE = "0" * 48

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pushapp.registry import Connection, Registry, Removed
+from pushapp.runtime.registry import Connection, Registry, Removed
 
 
 def conn(name: str, uid: str | None = None, groups: tuple[str, ...] = ()) -> Connection:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pushapp.serve import gcpolicy
-from pushapp.serve.gcpolicy import GcPolicy
+from pushapp.pushserve import gcpolicy
+from pushapp.pushserve.gcpolicy import GcPolicy
 from tests.support.processes import REPO_ROOT, _Drain, _end
 
 
@@ -60,8 +60,8 @@ def test_gc_policy_freezes_after_start_up_and_after_each_wave_never_during_one(g
 SUPERVISE = textwrap.dedent(
     """
     import logging, sys
-    from pushapp.serve.listener import open_listener
-    from pushapp.serve.supervisor import Supervisor
+    from pushapp.pushserve.listener import open_listener
+    from pushapp.pushserve.supervisor import Supervisor
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     worker = sys.argv[1]

@@ -1,4 +1,4 @@
-"""The hub's own pub/sub reads (pushapp.redis.subscriber), against real Redis servers: what it connects
+"""The hub's own pub/sub reads (pushapp.server.hub.subscriber), against real Redis servers: what it connects
 to, that it receives what channels-redis publishes, with a password, across two shards, and after Redis
 restarts (it reconnects and subscribes again by itself)."""
 
@@ -13,8 +13,8 @@ import pytest
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.test import override_settings
 
-from pushapp.hub import _hub_layer
-from pushapp.redis.subscriber import HubLayer, direct_config, hub_layer
+from pushapp.server.hub import _hub_layer
+from pushapp.server.hub.subscriber import HubLayer, direct_config, hub_layer
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="starts its own redis-servers")
@@ -163,7 +163,7 @@ class _Cut:
 async def test_a_connection_gone_silent_is_noticed_on_rejoin_and_made_anew(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pushapp.redis.subscriber as subscriber
+    import pushapp.server.hub.subscriber as subscriber
 
     monkeypatch.setattr(subscriber, "CONFIRM_TIMEOUT", 0.5)
     cut = _Cut(int(redis_url.rsplit(":", 1)[1].split("/")[0]))

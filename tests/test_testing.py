@@ -118,7 +118,7 @@ def test_capture_ends_with_the_block() -> None:
     with capture_pushes() as pushes:
         gateway.send_to_uid(1, 1)
     assert len(pushes.sent) == 1
-    from pushapp import capture
+    from pushapp.sender import capture
 
     assert capture.active() is None
 

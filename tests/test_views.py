@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.test import Client
 
 from pushapp import views
-from pushapp.names import new_client_id, new_node_id
+from pushapp.protocol.names import new_client_id, new_node_id
 from pushapp.tokens import client_proof, groups_grant, verify_token
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ..conf import push_settings
-from ..layer import is_redis, layer_options
-from ..names import ALL_GROUP, group_layer_group, uid_layer_group
+from ..protocol.names import ALL_GROUP, group_layer_group, uid_layer_group
+from ..runtime.layer import is_redis, layer_options
 from .base import History, Limits
 
 ALL_STREAM = "all"
@@ -26,7 +26,7 @@ KINDS = ("uid", "group", "all")
 #: Named by dotted path, as the presence backends are: the Redis one needs the redis extra.
 BACKENDS = {
     "memory": "pushapp.history.memory.MemoryHistory",
-    "redis": "pushapp.redis.history.RedisHistory",
+    "redis": "pushapp.history.redis.RedisHistory",
 }
 
 

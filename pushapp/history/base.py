@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..protocol import Payload
+from ..protocol.frames import Payload
 
 
 class Sender(Protocol):

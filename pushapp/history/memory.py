@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ..wire import payload_of
+from ..protocol.wire import payload_of
 from .base import Ask, Entry, History, Limits, Position, Read, Sender
 
 

@@ -14,13 +14,13 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ..conf import push_settings
-from ..layer import is_redis, layer_options
+from ..runtime.layer import is_redis, layer_options
 from .base import Backend
 
 #: Named by dotted path, as Django names its backends: the Redis one needs the redis extra.
 BACKENDS = {
     "memory": "pushapp.presence.memory.MemoryBackend",
-    "redis": "pushapp.redis.presence.RedisBackend",
+    "redis": "pushapp.presence.redis.RedisBackend",
 }
 
 _backend: Backend | None = None

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry import Connection, Registry
+from ..runtime.registry import Connection, Registry
 
 #: pushstats fields of a node, as field/value pairs.
 InfoPairs = Callable[[], list[str]]

@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from .. import wire
 from ..conf import push_settings
-from ..names import group_layer_group
-from ..protocol import dumps
-from ..publish import apublish
-from ..registry import Connection
+from ..protocol import wire
+from ..protocol.frames import dumps
+from ..protocol.names import group_layer_group
+from ..runtime.registry import Connection
+from ..sender.publish import apublish
 from ..signals import dispatch, group_member_joined, group_member_left, uid_offline, uid_online
 
 logger = logging.getLogger(__name__)

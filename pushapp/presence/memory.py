@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from ..loops import LocalNode, local_nodes
-from ..protocol import dumps
-from ..registry import Connection, Registry
-from ..twins import target_loop
+from ..protocol.frames import dumps
+from ..runtime.loops import LocalNode, local_nodes
+from ..runtime.registry import Connection, Registry
+from ..runtime.twins import target_loop
 from . import events
 from .base import Backend, InfoPairs, NodeInfo, OnLost, Writer
 

@@ -4,9 +4,9 @@
 SIGINT, and prints ``autobahn_echo: serving ws://HOST:PORT/PATH`` once it accepts (``--port 0``: a free
 port, named in that line). Every text message comes back as text, every binary one as binary.
 
-By default the connections go through :class:`~pushapp.servers.front.PushFront`, as under ``pushserve``: the
-front end reads the request head, then hands the socket and those bytes to
-:class:`~pushapp.servers.native.NativeWebSocket` (any other request gets a 404). ``--direct`` serves
+By default the connections go through :class:`~pushapp.server.sockets.front.PushFront`, as under
+``pushserve``: the front end reads the request head, then hands the socket and those bytes to
+:class:`~pushapp.server.sockets.native.NativeWebSocket` (any other request gets a 404). ``--direct`` serves
 ``NativeWebSocket`` on a plain asyncio server instead. No Django settings are needed: the server and this
 application touch none.
 
@@ -26,10 +26,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pushapp.serve.listener import open_listener
-from pushapp.servers import sink_type
-from pushapp.servers.front import PushFront
-from pushapp.servers.native import NativeSink, NativeWebSocket
+from pushapp.pushserve.listener import open_listener
+from pushapp.server.sockets import sink_type
+from pushapp.server.sockets.front import PushFront
+from pushapp.server.sockets.native import NativeSink, NativeWebSocket
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.asgi import get_asgi_application
 
 from pushapp.asgi import push_application
-from pushapp.hub import stop_hub
+from pushapp.server.hub import stop_hub
 from pushapp.tokens import issue_token
 
 ORIGIN = (b"origin", b"http://testserver")

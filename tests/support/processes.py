@@ -194,7 +194,7 @@ class DaphneProcess:
             args = [
                 sys.executable,
                 "-m",
-                "pushapp.serve.worker",
+                "pushapp.pushserve.worker",
                 f"--fd={listener.fileno()}",
                 f"--ready-fd={ready_write}",
                 "--drain=0",

@@ -12,9 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...layer import layer_kind
-from ...serve.listener import DEFAULT_BACKLOG, open_listener, raise_nofile_limit
-from ...serve.supervisor import Supervisor, worker_command
+from ...pushserve.listener import DEFAULT_BACKLOG, open_listener, raise_nofile_limit
+from ...pushserve.supervisor import Supervisor, worker_command
+from ...runtime.layer import layer_kind
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import PushappError
-from ...stats import render, snapshot
+from ...observe.stats import render, snapshot
 
 
 class Command(BaseCommand):

@@ -1,5 +1,0 @@
-"""The staff dashboard, ``dashboard/`` under ``pushapp.urls``: the cluster live, a search, two actions.
-
-Live over pushapp itself: the page's connection is granted :data:`pushapp.telemetry.WATCH_GROUP`, and
-every hub pushes its report there each second while someone watches (:mod:`pushapp.hub.report`).
-"""

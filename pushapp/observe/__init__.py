@@ -1,0 +1,1 @@
+"""What an operator reads: metrics, pushstats' figures, the staff dashboard."""

@@ -1,0 +1,1 @@
+"""What one process holds: its channel layer, its event loops, sync twins, registry, counters."""

@@ -1,0 +1,203 @@
+"""Sync sends on the channels-redis pub/sub layer, published straight to Redis with sync clients.
+
+The pub/sub layer's wire format is two lines — ``PUBLISH <channel> <layer.serialize(message)>``, groups on
+``<prefix>__group__<group>`` — so a sync caller (a WSGI view, a Celery task) need not hop to an event loop
+thread for every send: sends are queued and written in pipelined batches by one thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from typing import Any
+
+from channels_redis.utils import _consistent_hash, decode_hosts
+
+from .. import history
+from ..exceptions import PushappError, RedisUnavailable
+from ..history.redis import SCRIPT, RedisHistory
+from ..protocol.wire import Op
+from ..runtime import telemetry
+from ..runtime.redis import sync_client
+
+logger = logging.getLogger(__name__)
+
+#: Publishes a run of messages in one command: ARGV is channel, message, channel, message, …
+PUBLISH_MANY = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2"
+
+#: Messages per PUBLISH_MANY call: Redis serves nobody else while a script runs (about 1 µs a message).
+RUN_LIMIT = 500
+
+_publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A lock held by the parent's sender thread at fork would stay held forever in the child."""
+    for publisher in list(_publishers):
+        publisher._cond = threading.Condition()
+        publisher._owner = 0
+        publisher._idle = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for publisher in list(_publishers):
+        if publisher._owner == os.getpid():
+            try:
+                publisher.flush(timeout=5)
+            except PushappError as err:
+                logger.error("pushapp: at exit: %s", err)
+
+
+class DirectPublisher:
+    """PUBLISH as ``RedisPubSubChannelLayer`` does it, from sync code, on sync connections.
+
+    A sync send is serialized in the caller's thread and queued; one sender thread per process writes
+    everything queued in one pipelined round trip. The caller does not wait for Redis (GatewayClient does
+    not either), so a burst costs far less than a round trip per send, and order is kept. Operations that
+    must see earlier sends (joins, binds, closes) wait for the queue first (:meth:`flush`); so does the
+    process at exit. A failed write is logged and counted, and raised by the next :meth:`flush`.
+    """
+
+    #: Operations that may wait in the queue; a caller beyond it waits for room (bounded memory).
+    MAX_PENDING = 10_000
+
+    def __init__(self, layer: Any, config: dict[str, Any]) -> None:
+        self.serialize = layer.serialize
+        self.prefix = str(config.get("prefix", "asgi"))
+        self.shard_of = _consistent_hash
+        self.clients = []
+        for host in decode_hosts(config.get("hosts")):
+            options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
+            self.clients.append(sync_client(host["address"], options))
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[int, str | None, Any]] = (
+            deque()
+        )  # (shard, channel, data) or (shard, None, script args)
+        self._scripts = [client.register_script(SCRIPT) for client in self.clients]
+        self._publish_many = [client.register_script(PUBLISH_MANY) for client in self.clients]
+        self._busy = 0  # operations taken by the sender thread and not yet written
+        self._failed = 0
+        self.lost = 0  # sends that never reached Redis, since the start (each was logged)
+        self._down: str | None = None  # why the last batch failed, until one succeeds
+        self._owner = 0  # pid whose sender thread runs: a forked child (Celery prefork) starts its own
+        self._idle = False  # the sender thread waits for sends: the next one wakes it
+        _publishers.add(self)
+
+    def publish(self, ops: list[Op]) -> None:
+        items: list[tuple[int, str | None, Any]] = []
+        shards = len(self.clients)
+        for method, name, message in ops:
+            channel = name if method == "send" else f"{self.prefix}__group__{name}"
+            shard = self.shard_of(channel, shards) if shards > 1 else 0
+            limits = history.config().for_stream(message["s"]) if method == "history" else None
+            if limits is not None:
+                backend = history.get_history()
+                assert isinstance(backend, RedisHistory)
+                items.append((shard, None, backend.append_args(name, message, limits, self.serialize)))
+            else:
+                items.append((shard, channel, self.serialize(message)))
+        if self._down is not None:
+            self._check_back(items[0][0] if items else 0)
+        with self._cond:
+            if not self._owner:  # never started, or this is a fork's child (reset at fork)
+                self._start()
+            while len(self._queue) >= self.MAX_PENDING:
+                self._cond.wait()
+            self._queue.extend(items)
+            if self._idle:  # wake the sender only if it sleeps: a burst's later sends skip notify()
+                self._idle = False
+                self._cond.notify_all()
+
+    def _check_back(self, shard: int) -> None:
+        """Redis failed the last batch: ask it (one PING, retried for a moment) before queueing more, and
+        raise here, at the call, while it is still away, instead of failing later in the background."""
+        try:
+            self.clients[shard].ping()
+        except Exception as err:
+            raise RedisUnavailable(f"Redis is unreachable, the send was not made: {self._down}") from err
+        self._down = None
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued send is written; raise if any could not be since the last flush."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._queue and not self._busy, timeout):
+                raise PushappError(f"{len(self._queue) + self._busy} sends still queued after {timeout}s")
+            failed, self._failed = self._failed, 0
+        if failed:
+            raise PushappError(f"{failed} sends could not be written to Redis (see the log)")
+
+    def _start(self) -> None:
+        self._owner = os.getpid()
+        self._queue.clear()  # a fork's copy belongs to the parent, which sends it
+        self._busy = 0
+        threading.Thread(target=self._run, name="pushapp-publish", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                batch = list(self._queue)
+                self._queue.clear()
+                self._busy = len(batch)
+                self._cond.notify_all()
+            try:
+                for shard, commands in self._commands(batch).items():
+                    pipe = self.clients[shard].pipeline(transaction=False)
+                    for script, args in commands:
+                        script(args=args, client=pipe)
+                    pipe.execute()
+            except Exception as err:
+                logger.error("pushapp: %d sends could not be written to Redis: %s", len(batch), err)
+                with self._cond:
+                    self._failed += len(batch)
+                    self.lost += len(batch)
+                    telemetry.stats.sync_send_failures += len(batch)
+                    self._down = str(err)
+            else:
+                self._down = None
+            with self._cond:
+                self._busy = 0
+                self._cond.notify_all()
+
+    def _commands(self, batch: list[tuple[int, str | None, Any]]) -> dict[int, list[tuple[Any, list[Any]]]]:
+        """Per shard, the calls that carry ``batch`` in order: each run of plain messages in one
+        PUBLISH_MANY (one command, one reply to parse, instead of one per message: the sender thread's
+        cost per send, which the caller shares a GIL with), each push with history in its own call. A
+        lone message is a plain PUBLISH: a script in a pipeline costs a SCRIPT EXISTS round trip first."""
+        commands: dict[int, list[tuple[Any, list[Any]]]] = {}
+        for shard, channel, data in batch:
+            calls = commands.setdefault(shard, [])
+            if channel is None:  # a push on a stream with history: stored and published by the script
+                calls.append((self._scripts[shard], data))
+            elif calls and calls[-1][0] is self._publish_many[shard] and len(calls[-1][1]) < 2 * RUN_LIMIT:
+                calls[-1][1].extend((channel, data))
+            else:
+                calls.append((self._publish_many[shard], [channel, data]))
+        for calls in commands.values():
+            for i, (script, args) in enumerate(calls):
+                if len(args) == 2 and script in self._publish_many:
+                    calls[i] = (_publish, args)
+        return commands
+
+
+def _publish(args: list[Any], client: Any) -> None:
+    client.publish(*args)
+
+
+def _queue_depth() -> int:
+    """Sends queued (or being written) by this process's publishers: the sync-send queue depth metric."""
+    return sum(len(p._queue) + p._busy for p in list(_publishers))
+
+
+telemetry.sync_queue_depth = _queue_depth

@@ -1,6 +1,0 @@
-"""``manage.py pushserve``: daphne workers sharing one listening socket, under a supervisor.
-
-:mod:`.supervisor` opens the socket once and keeps the workers running (restarts, reload, shutdown);
-:mod:`.worker` is one worker process (``python -m pushapp.serve.worker``); :mod:`.gcpolicy` is how a
-worker handles the garbage collector. See docs/deployment.md.
-"""

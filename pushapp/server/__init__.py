@@ -1,0 +1,1 @@
+"""What runs inside the ASGI server process: the consumer, the hub, the sockets."""

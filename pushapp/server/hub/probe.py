@@ -1,0 +1,81 @@
+"""A hub's probe: a message it sends itself every second through a layer group only it is in. When one
+does not come back, its subscriptions or group memberships were lost (Redis restarted, a connection
+dropped, the core layer forgot its groups): it rejoins until one does, then heals (docs/recovery.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from ...protocol import wire
+from ...runtime import telemetry
+from ...runtime.layer import ChannelLayer
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between probes, and how long one may take to come back.
+PROBE_INTERVAL = 1.0
+PROBE_TIMEOUT = 2.0
+
+
+class Probe:
+    def __init__(
+        self,
+        layer: ChannelLayer,
+        group: str,
+        rejoin: Callable[[], Awaitable[None]],
+        heal: Callable[[], Awaitable[bool]],
+        name: str,
+    ) -> None:
+        self.layer = layer
+        self.group = group
+        self.rejoin = rejoin
+        self.heal = heal  # False when it could not: tried again after the next probe
+        self.name = name
+        self.sent = 0  # the sequence number of the last probe sent
+        self.back = 0  # and of the last one that came back
+        self.sent_at = 0.0  # when the last one was sent (monotonic): its trip is the layer lag (metrics)
+
+    def received(self, message: wire.Probe) -> None:
+        self.back = max(self.back, message.get("i", 0))
+        if message.get("i") == self.sent:
+            telemetry.stats.layer_lag = time.monotonic() - self.sent_at
+
+    async def run(self) -> None:
+        down = False
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            self.sent += 1
+            if await self._came_back(self.sent):
+                if down:
+                    logger.warning("pushapp hub %s: the channel layer delivers again; healing", self.name)
+                    down = not await self.heal()
+                continue
+            if not down:
+                logger.warning("pushapp hub %s: the channel layer does not deliver; rejoining", self.name)
+                down = True
+            try:
+                await self.rejoin()
+            except Exception:
+                logger.debug("pushapp hub %s: rejoining failed", self.name, exc_info=True)
+
+    async def _came_back(self, sequence: int) -> bool:
+        """Whether probe ``sequence`` comes back within PROBE_TIMEOUT (a late one, behind a busy loop,
+        counts: only a lost one means the layer lost us)."""
+        deadline = time.monotonic() + PROBE_TIMEOUT
+        self.sent_at = time.monotonic()
+        try:
+            await self.layer.group_send(self.group, wire.probe(sequence))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        while self.back < sequence:
+            if time.monotonic() > deadline:
+                for _ in range(10):  # the loop may just have woken from a stall: let it read first
+                    await asyncio.sleep(0)
+                return self.back >= sequence
+            await asyncio.sleep(0.02)
+        return True

@@ -1,0 +1,35 @@
+"""The heartbeat sweep: one task per hub (not a timer per connection) closes connections that have been
+silent too long, like GatewayWorker's pingNotResponseLimit, and rejoins the hub's layer groups before
+channels-redis's group_expiry would drop them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from ...codes import CloseCode
+from ...conf import push_settings
+from ...runtime.layer import ChannelLayer
+from ...runtime.registry import Connection, Registry
+
+
+async def sweep(
+    registry: Registry,
+    layer: ChannelLayer,
+    close: Callable[[Connection, int], Awaitable[None]],
+    rejoin: Callable[[], Awaitable[None]],
+) -> None:
+    refreshed = time.monotonic()
+    while True:
+        interval = push_settings.PING_INTERVAL
+        limit = push_settings.PING_NOT_RESPONSE_LIMIT
+        await asyncio.sleep(max(interval / 2, 0.05) if interval and limit else 5.0)
+        now = time.monotonic()
+        if interval and limit:
+            for conn in registry.silent_since(now - interval * limit):
+                await close(conn, CloseCode.HEARTBEAT_TIMEOUT)
+        expiry = getattr(layer, "group_expiry", None)
+        if expiry and now - refreshed > expiry / 2:
+            refreshed = now
+            await rejoin()

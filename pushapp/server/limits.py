@@ -1,0 +1,100 @@
+"""What one client may cost a server process: connection caps per process, per IP and per uid, and a
+rate of frames per connection. Going over one closes the connection with a documented code; each refusal
+is counted, and logged at most once per interval per reason, so an attack cannot flood the log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from ..conf import push_settings
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two log lines about the same reason.
+LOG_INTERVAL = 10.0
+
+#: Refusals by reason since the process started (pushstats and the metrics read them).
+refused: Counter[str] = Counter()
+_logged: dict[str, float] = {}
+
+
+def report(reason: str, detail: str) -> None:
+    """Count a refusal; log it unless this reason was logged less than LOG_INTERVAL ago."""
+    refused[reason] += 1
+    now = time.monotonic()
+    if now - _logged.get(reason, -LOG_INTERVAL) >= LOG_INTERVAL:
+        logger.warning("pushapp: refused (%s): %s; %d of this kind so far", reason, detail, refused[reason])
+        _logged[reason] = now
+
+
+def client_ip(scope: dict[str, Any]) -> str:
+    """The peer address of the socket (behind a proxy: the proxy's, unless the server is told otherwise,
+    e.g. daphne's --proxy-headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
+
+
+class Gate:
+    """This process's open connections by state and IP."""
+
+    def __init__(self) -> None:
+        self.unauthenticated = 0
+        self.unauthenticated_by_ip: Counter[str] = Counter()
+        self.by_ip: Counter[str] = Counter()
+
+    def enter_unauthenticated(self, ip: str) -> str | None:
+        """Admit a connection that has not authenticated yet; the reason when it is one too many."""
+        if self.unauthenticated >= push_settings.MAX_UNAUTHENTICATED:
+            return "unauthenticated"
+        if self.unauthenticated_by_ip[ip] >= push_settings.MAX_UNAUTHENTICATED_PER_IP:
+            return "unauthenticated_per_ip"
+        self.unauthenticated += 1
+        self.unauthenticated_by_ip[ip] += 1
+        return None
+
+    def leave_unauthenticated(self, ip: str) -> None:
+        self.unauthenticated -= 1
+        self.unauthenticated_by_ip[ip] -= 1
+        if not self.unauthenticated_by_ip[ip]:
+            del self.unauthenticated_by_ip[ip]
+
+    def enter(self, ip: str) -> str | None:
+        """Admit an authenticated connection; the reason when it is one too many."""
+        limit = push_settings.MAX_CONNECTIONS_PER_IP
+        if limit is not None and self.by_ip[ip] >= limit:
+            return "connections_per_ip"
+        self.by_ip[ip] += 1
+        return None
+
+    def leave(self, ip: str) -> None:
+        self.by_ip[ip] -= 1
+        if not self.by_ip[ip]:
+            del self.by_ip[ip]
+
+
+class FrameRate:
+    """A token bucket of client frames: ``CLIENT_FRAMES_PER_SECOND``, with bursts up to twice that."""
+
+    __slots__ = ("last", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens = 2.0 * push_settings.CLIENT_FRAMES_PER_SECOND
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        rate = push_settings.CLIENT_FRAMES_PER_SECOND
+        if not rate:
+            return True
+        now = time.monotonic()
+        self.tokens = min(2.0 * rate, self.tokens + (now - self.last) * rate)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+gate = Gate()  # one per process: the caps are per server process

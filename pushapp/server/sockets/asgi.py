@@ -1,0 +1,39 @@
+"""The standard ASGI write path: each frame is a ``websocket.send`` event awaited on the connection's
+``send``, so the server's own backpressure applies. Used on every server but daphne."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from ...protocol.frames import Payload, close_event, send_event
+from ...runtime import telemetry
+from ...runtime.registry import Connection
+from .base import Sink
+
+logger = logging.getLogger(__name__)
+
+
+class AsgiSink(Sink):
+    async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
+        event = send_event(payload)  # built once, shared by every recipient
+        delivered = 0
+        for conn in list(conns):  # each send awaits: the registry may change meanwhile
+            try:
+                await conn.handle(event)
+                delivered += 1
+            except Exception:
+                self.counters.dropped += 1
+                telemetry.stats.drops["error"] += 1
+                logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
+        self.counters.delivered += delivered
+
+    async def send(self, conn: Connection, text: str) -> None:
+        await conn.handle({"type": "websocket.send", "text": text})
+
+    async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
+        send: Any = conn.handle
+        if message is not None:
+            await send(send_event(message))
+        await send(close_event(code))
