@@ -1222,12 +1222,11 @@ def self_signed(directory: Path) -> tuple[str, str]:
     return str(key_file), str(certificate_file)
 
 
-@pytest.mark.xfail(strict=True, reason="write() sends around TLS: see the docstring")
 def test_write_keeps_a_tls_connection_encrypted(live: Live, tmp_path: Path) -> None:
     """daphne's ``ssl:`` endpoints serve through Twisted's TLS protocol wrapper, which passes every attribute
     it lacks to the TCP transport underneath: ``TLS`` reads False there, so write() sends the frame to the
-    raw socket unencrypted and the client's TLS fails. Known bug, marked until write() and buffered_bytes()
-    recognise the wrapper (``twisted.internet.interfaces.ISSLTransport.providedBy(transport)`` does)."""
+    raw socket unencrypted and the client's TLS failed. write() now recognises the wrapper
+    (``twisted.internet.interfaces.ISSLTransport.providedBy(transport)``) and leaves it to Twisted."""
     pytest.importorskip("OpenSSL")
     import ssl
 

@@ -131,6 +131,22 @@ def close(protocol: Any, code: int) -> None:
     protocol.sendCloseFrame(code=code, isReply=False)
 
 
+#: Per transport class: whether its socket may be written to directly. daphne's ``ssl:`` endpoints wrap the
+#: TCP transport in Twisted's TLS protocol, which passes every attribute it lacks to the transport
+#: underneath (``TLS`` too, which then reads False): bytes sent to that socket would go out unencrypted.
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain(transport: Any) -> bool:
+    kind = type(transport)
+    plain = _PLAIN.get(kind)
+    if plain is None:
+        from twisted.internet.interfaces import ISSLTransport
+
+        plain = _PLAIN[kind] = not ISSLTransport.providedBy(transport)
+    return plain and not transport.TLS  # a plain TCP transport that started TLS itself
+
+
 def write(transport: Any, frame: bytes) -> int:
     """Write ``frame`` to a Twisted TCP transport; return the bytes left waiting in its buffer.
 
@@ -143,7 +159,7 @@ def write(transport: Any, frame: bytes) -> int:
         and transport.offset == len(transport.dataBuffer)
         and transport.connected
         and not transport.disconnecting
-        and not transport.TLS
+        and _plain(transport)
     ):
         try:
             sent = transport.socket.send(frame)
