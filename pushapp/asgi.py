@@ -20,7 +20,7 @@ async def not_found(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Any other WebSocket path: refused with HTTP 404 on daphne (403 elsewhere: ASGI can only deny),
     instead of an error in the router and a reset connection."""
     if (await receive())["type"] == "websocket.connect":
-        await reject(send, 404)
+        await reject(scope, send, 404)
 
 
 def websocket_urlpatterns() -> list[URLPattern]:

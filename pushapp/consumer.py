@@ -28,7 +28,8 @@ from .runtime.layer import note_serving
 from .runtime.registry import Connection
 from .server.hub import Hub, get_hub
 from .server.limits import FrameRate, client_ip, gate, report
-from .server.sockets import Sink, sink_type
+from .server.sockets import Sink, socket_of
+from .server.sockets.daphne import name_connections
 from .server.subscriptions import SUBSCRIBE, UNSUBSCRIBE
 from .server.subscriptions import handle as handle_subscription
 from .signals import client_connected, client_disconnected, dispatch, message_received
@@ -146,13 +147,14 @@ class PushConsumer:
 
     def __init__(self) -> None:
         note_serving()  # pushes over the in-memory layer can reach this process now
+        name_connections()  # built with the ASGI application: daphne's server is loaded by then
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         token, subprotocol = handshake_credentials(scope)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
-        kind, handle = sink_type(send)
+        kind, handle = socket_of(scope, send)
         kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
         ip = client_ip(scope)
         if await _refused(gate.enter_unauthenticated(ip), ip, kind, handle):

@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from pushapp.server.sockets.base import EXTENSION
 from pushapp.server.sockets.daphne import (
     _EAGER_LOG_ARGUMENTS,
     DaphneSink,
@@ -46,8 +47,8 @@ from pushapp.server.sockets.daphne import (
     close,
     forwarded_address,
     limit_message_size,
+    name_connections,
     on_shutdown,
-    protocol_of,
     reject,
     write,
 )
@@ -251,6 +252,7 @@ class Live:
             self._save_attribute(txaio.config, "loop")
             txaio.config.loop = self.reactor  # autobahn's timers: txaio keeps the first reactor it sees
             module.globalLogBeginner = _NoLogging()  # run() would take over warnings.showwarning
+            name_connections()  # as pushapp's consumer does once daphne's server is loaded
             self.daphne_server: Any = module
         return self.daphne_server
 
@@ -321,7 +323,7 @@ class Live:
         if kind == "accept":
             await send({"type": "websocket.accept"})
         elif kind == "reject":
-            reject(send, 404)
+            reject(protocol, 404)
             return
         while (await receive())["type"] != "websocket.disconnect":
             pass
@@ -602,8 +604,10 @@ def check_create_application(live: Live) -> None:
         send.func == live.server.handle_reply and isinstance(send.args[0], WebSocketProtocol),
         f"daphne's ASGI send is {send!r}, not partial(Server.handle_reply, protocol)",
     )
+    named = live.open_seen.scope.get("extensions", {}).get(EXTENSION)
     expect(
-        protocol_of(send) is send.args[0], "pushapp's protocol_of() does not find the protocol behind send"
+        named == {"sink": DaphneSink, "handle": send.args[0]},
+        f"name_connections() did not name the protocol in the scope's extensions: {named!r}",
     )
 
 
@@ -1126,8 +1130,8 @@ INTERNALS = [
     Internal(f"{SERVER}.websocket_timeout", f"{PROCESS} WorkerProcess.__init__()", check_websocket_timeout),
     Internal(f"{SERVER}.proxy_forwarded_address_header", f"{PROCESS} --proxy-headers", check_proxy_headers),
     Internal("daphne.access.AccessLogGenerator", f"{PROCESS} --access-log", check_access_log),
-    Internal(f"{SERVER}.create_application", f"{D} protocol_of()", check_create_application),
-    Internal(f"{WS}.__module__", f"{D} protocol_of()", check_protocol_module),
+    Internal(f"{SERVER}.create_application", f"{D} name_connections()", check_create_application),
+    Internal(f"{WS}.__module__", f"{D} WebSocketProtocol", check_protocol_module),
     Internal(f"{WS}.handshake_deferred", f"{D} reject()", check_handshake_deferred),
     Internal("autobahn.websocket.types.ConnectionDeny", f"{D} reject()", check_connection_deny),
     Internal(f"{SERVER}.protocol_disconnected", f"{D} reject()", check_protocol_disconnected),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pushapp.server.sockets import front as front_module
-from pushapp.server.sockets import sink_type
+from pushapp.server.sockets import socket_of
 from pushapp.server.sockets.front import PushFront
 from pushapp.server.sockets.handshake import accept_key
 from pushapp.server.sockets.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
@@ -226,7 +226,7 @@ async def test_protocol_violations_close_with_the_rfc_code(
 async def test_the_application_sets_the_message_limit(echo: tuple[Echo, int]) -> None:
     app, port = echo
     client = await Client.open(port)
-    kind, handle = sink_type(app.sends[0])
+    kind, handle = socket_of(app.scopes[0], app.sends[0])
     assert kind is NativeSink
     kind.limit_frame_size(handle, 10)
     client.send(TEXT, b"x" * 10)
@@ -239,7 +239,7 @@ async def test_the_application_sets_the_message_limit(echo: tuple[Echo, int]) ->
 async def test_a_server_close_waits_for_the_clients_answer_then_ends(echo: tuple[Echo, int]) -> None:
     app, port = echo
     client = await Client.open(port)
-    _, handle = sink_type(app.sends[0])
+    _, handle = socket_of(app.scopes[0], app.sends[0])
     handle.close(4004, "bye")
     opcode, payload = await client.frame()
     assert (opcode, close_code(payload), payload[2:]) == (CLOSE, 4004, b"bye")
@@ -301,7 +301,7 @@ async def test_a_client_that_outpaces_the_application_is_paused_not_lost() -> No
 
 
 def _connection(app: Echo) -> NativeWebSocket:
-    _, handle = sink_type(app.sends[0])
+    _, handle = socket_of(app.scopes[0], app.sends[0])
     assert isinstance(handle, NativeWebSocket)
     return handle
 

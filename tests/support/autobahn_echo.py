@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pushapp.pushserve.listener import open_listener
-from pushapp.server.sockets import sink_type
+from pushapp.server.sockets import socket_of
 from pushapp.server.sockets.front import PushFront
 from pushapp.server.sockets.native import NativeSink, NativeWebSocket
 
@@ -51,7 +51,7 @@ class EchoApplication:
             return
         if (await receive())["type"] != "websocket.connect":
             return
-        sink, handle = sink_type(send)
+        sink, handle = socket_of(scope, send)
         if sink is NativeSink:
             sink.limit_frame_size(handle, self.max_message)  # as pushapp's consumer does with MAX_FRAME_SIZE
         await send({"type": "websocket.accept"})

@@ -1,5 +1,5 @@
 """Everything that depends on the ASGI server: how frames reach a connection's socket (a *sink* per
-server), and the server's shutdown hook. The consumer picks the sink; the hub only calls it."""
+server), and the server's shutdown hook. The server names the sink in the scope; the hub only calls it."""
 
 from __future__ import annotations
 
@@ -7,30 +7,28 @@ from typing import Any
 
 from . import daphne, native
 from .asgi import AsgiSink
-from .base import Counters, OnSlow, Sink
+from .base import EXTENSION, Counters, OnSlow, Send, Sink
 
-__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "reject", "sink_type"]
+__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "reject", "socket_of"]
 
 
-def sink_type(send: Any) -> tuple[type[Sink], Any]:
-    """The sink class for a connection whose ASGI ``send`` is ``send``, and the handle it writes through."""
-    protocol = daphne.protocol_of(send)
-    if protocol is not None:
-        return daphne.DaphneSink, protocol
-    connection = native.protocol_of(send)
-    if connection is not None:
-        return native.NativeSink, connection
+def socket_of(scope: dict[str, Any], send: Send) -> tuple[type[Sink[Any]], Any]:
+    """The sink class for a connection and the handle it writes through, as its server named them in the
+    scope; a server that does not name itself is written to through ``send``."""
+    named = (scope.get("extensions") or {}).get(EXTENSION)
+    if named is not None:
+        return named["sink"], named["handle"]
     return AsgiSink, send
 
 
 on_shutdown = daphne.on_shutdown
 
 
-async def reject(send: Any, status: int) -> None:
+async def reject(scope: dict[str, Any], send: Send, status: int) -> None:
     """Refuse a WebSocket handshake: with HTTP ``status`` on daphne and pushapp's own server, 403 on
     servers that only deny."""
-    connection = native.protocol_of(send)
-    if connection is not None:
-        connection.refuse(status, "refused")
-    elif not daphne.reject(send, status):
+    kind, handle = socket_of(scope, send)
+    if kind is native.NativeSink:
+        handle.refuse(status, "refused")
+    elif kind is not daphne.DaphneSink or not daphne.reject(handle, status):
         await send({"type": "websocket.close"})

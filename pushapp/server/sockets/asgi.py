@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import Any
 
 from ...protocol.frames import Payload, close_event, send_event
 from ...runtime import telemetry
 from ...runtime.registry import Connection
-from .base import Sink
+from .base import Send, Sink
 
 logger = logging.getLogger(__name__)
 
 
-class AsgiSink(Sink):
+class AsgiSink(Sink[Send]):
+    @staticmethod
+    async def abort(handle: Send, code: int) -> None:
+        await handle(close_event(code))
+
     async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
         event = send_event(payload)  # built once, shared by every recipient
         delivered = 0
@@ -33,7 +36,7 @@ class AsgiSink(Sink):
         await conn.handle({"type": "websocket.send", "text": text})
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
-        send: Any = conn.handle
+        send: Send = conn.handle
         if message is not None:
             await send(send_event(message))
         await send(close_event(code))

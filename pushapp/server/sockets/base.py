@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ...protocol.frames import Payload
 from ...runtime.registry import Connection
 
 #: Called with a connection that does not read what it is sent; the hub closes it with 4005.
 OnSlow = Callable[[Connection], None]
+
+#: What a sink writes through for one connection: daphne's protocol, pushapp's own connection, or ``send``.
+H = TypeVar("H")
+
+#: The ASGI ``send`` of a connection.
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: The ASGI scope extension in which a server that pushapp knows names itself for a connection:
+#: ``{"sink": <Sink class>, "handle": <what it writes through>}``. pushapp's own server fills it in when it
+#: builds the scope, and daphne's ``create_application`` once pushapp has wrapped it
+#: (:func:`.daphne.name_connections`); any other server is written to through ``send``.
+EXTENSION = "pushapp.socket"
 
 
 @dataclass
@@ -22,19 +34,20 @@ class Counters:
     dropped_bytes: int = 0  # of pushes lost to slow clients, what was still buffered for them included
 
 
-class Sink:
-    """Writes frames to the connections of one kind of server. The hub calls :meth:`deliver` once per
-    message with all of that message's local recipients, never once per connection."""
+class Sink(Generic[H]):
+    """Writes frames to the connections of one kind of server, each through its handle ``H``. The hub
+    calls :meth:`deliver` once per message with all of that message's local recipients, never once per
+    connection."""
 
     @staticmethod
-    def limit_frame_size(handle: Any, max_bytes: int) -> None:
+    def limit_frame_size(handle: H, max_bytes: int) -> None:
         """Have the server refuse client frames over ``max_bytes`` itself, where it can (else the consumer
         checks each frame)."""
 
     @staticmethod
-    async def abort(handle: Any, code: int) -> None:
+    async def abort(handle: H, code: int) -> None:
         """Close a connection the hub does not hold (refused, or its registration failed) with ``code``."""
-        await handle({"type": "websocket.close", "code": int(code)})
+        raise NotImplementedError
 
     def __init__(self, counters: Counters, on_slow: OnSlow) -> None:
         self.counters = counters

@@ -1,6 +1,7 @@
-"""Daphne specifics, contained here: reaching the Twisted protocol behind an ASGI ``send``.
+"""Daphne specifics, contained here: the Twisted protocol of each WebSocket, named in its scope.
 
-Daphne hands each application ``functools.partial(server.handle_reply, protocol)``. Through it:
+Daphne's ``create_application`` is wrapped once (:func:`name_connections`) so that each WebSocket's scope
+names its protocol, as pushapp's own server names itself. Through it:
 
 - autobahn enforces the frame size limit itself: it closes with 1009 before buffering a huge frame (the
   ASGI ``websocket.close`` event cannot carry 1009 on daphne: autobahn only sends 1000 or 3000-4999);
@@ -12,12 +13,12 @@ Daphne hands each application ``functools.partial(server.handle_reply, protocol)
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
+from .base import EXTENSION
 from .outbox import OutboxSink
 
 logger = logging.getLogger(__name__)
@@ -27,21 +28,54 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 15.0
 
 
-def protocol_of(send: Any) -> Any | None:
-    """The daphne WebSocketProtocol behind ``send``, or None on any other server."""
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    protocol = send.args[0]
-    if type(protocol).__module__ != "daphne.ws_protocol":
-        return None
-    return protocol
+class WebSocketProtocol(Protocol):
+    """What pushapp uses of daphne's ``WebSocketProtocol`` (autobahn's, on Twisted): the handle of a
+    :class:`DaphneSink` (tests/test_dependency_internals.py checks each name against the installed
+    releases)."""
+
+    factory: Any
+    transport: Any
+    server: Any
+    state: int
+    STATE_OPEN: int
+    maxMessagePayloadSize: int
+    maxFramePayloadSize: int
+    failByDrop: bool
+    closeHandshakeTimeout: float
+
+    def sendCloseFrame(
+        self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
+    ) -> None: ...
 
 
-def reject(send: Any, status: int) -> bool:
+def name_connections() -> None:
+    """Have daphne name the protocol of each WebSocket in its scope (the :data:`~.base.EXTENSION`), as
+    pushapp's own server does, so that the consumer writes to its socket directly. Daphne has no hook
+    for it: its ``Server.create_application`` is wrapped, once, when daphne's server is loaded (it is
+    before any application instance is made, under ``daphne``, ``runserver`` and ``pushserve``).
+    Otherwise connections are written to through ASGI ``send``: correct, and slower."""
+    module = sys.modules.get("daphne.server")
+    server = getattr(module, "Server", None)
+    if server is None or getattr(server.create_application, "pushapp_names", False):
+        return
+    create_application = server.create_application
+
+    def named(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if scope.get("type") == "websocket":
+            scope["extensions"] = {
+                **(scope.get("extensions") or {}),
+                EXTENSION: {"sink": DaphneSink, "handle": protocol},
+            }
+        return create_application(self, protocol, scope)
+
+    named.pushapp_names = True  # type: ignore[attr-defined]
+    server.create_application = named
+
+
+def reject(protocol: WebSocketProtocol, status: int) -> bool:
     """Answer a pending handshake with HTTP ``status``, as daphne's own rejection does with 403 (its ASGI
-    rejection knows no other status). False when ``send`` is not daphne's."""
-    protocol = protocol_of(send)
-    if protocol is None or not hasattr(protocol, "handshake_deferred"):
+    rejection knows no other status). False when the handshake is over."""
+    if not hasattr(protocol, "handshake_deferred"):
         return False
     from autobahn.websocket.types import ConnectionDeny
 
@@ -113,7 +147,7 @@ def _lean_protocols(factory: Any) -> None:
     factory.protocol = type(base.__name__, (base,), {**settings, "__module__": base.__module__})
 
 
-def limit_message_size(handle: Any, max_bytes: int) -> None:
+def limit_message_size(handle: WebSocketProtocol, max_bytes: int) -> None:
     """Make autobahn (``handle`` is daphne's protocol) close with 1009 on a message over ``max_bytes``."""
     _lean_protocols(handle.factory)
     handle.maxMessagePayloadSize = max_bytes
@@ -121,11 +155,11 @@ def limit_message_size(handle: Any, max_bytes: int) -> None:
     handle.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
 
 
-def is_open(protocol: Any) -> bool:
+def is_open(protocol: WebSocketProtocol) -> bool:
     return bool(protocol.state == protocol.STATE_OPEN)
 
 
-def close(protocol: Any, code: int) -> None:
+def close(protocol: WebSocketProtocol, code: int) -> None:
     """Send a close frame with any code: autobahn's sendClose() refuses 1009 and 1012, its frame writer
     does not."""
     protocol.sendCloseFrame(code=code, isReply=False)
@@ -229,25 +263,25 @@ def forwarded_address(
     return address, {"https": "wss", "http": "ws"}.get(scheme, scheme)
 
 
-class DaphneSink(OutboxSink):
+class DaphneSink(OutboxSink[WebSocketProtocol]):
     """Writes straight to the Twisted transports behind daphne's WebSocket protocols."""
 
     limit_frame_size = staticmethod(limit_message_size)
 
     @staticmethod
-    async def abort(handle: Any, code: int) -> None:
+    async def abort(handle: WebSocketProtocol, code: int) -> None:
         close(handle, code)  # any code: the ASGI close event cannot carry 1013 on daphne
 
     @staticmethod
-    def backlog(handle: Any) -> int:
+    def backlog(handle: WebSocketProtocol) -> int:
         return buffered_bytes(handle.transport) if is_open(handle) else -1
 
     @staticmethod
-    def transmit(handle: Any, data: bytes) -> None:
+    def transmit(handle: WebSocketProtocol, data: bytes) -> None:
         write(handle.transport, data)
 
     @staticmethod
-    def end(handle: Any, code: int, linger: float | None) -> None:
+    def end(handle: WebSocketProtocol, code: int, linger: float | None) -> None:
         if linger is not None:
             handle.closeHandshakeTimeout = linger
         close(handle, code)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...codes import CloseCode
+from .base import EXTENSION
 from .handshake import MAX_HEAD, HandshakeError, accept_key, check_upgrade, http_error, parse_head
 from .outbox import OutboxSink, encode_frame
 
@@ -191,7 +192,7 @@ class NativeWebSocket(asyncio.Protocol):
             "client": client,
             "server": list(local[:2]) if isinstance(local, tuple) else None,
             "subprotocols": [p for p in protocols if p],
-            "extensions": {},
+            "extensions": {EXTENSION: {"sink": NativeSink, "handle": self}},  # who serves it
         }
         self.state = _CONNECTING
         self._emit({"type": "websocket.connect"})
@@ -413,7 +414,7 @@ class NativeWebSocket(asyncio.Protocol):
         return size
 
 
-class NativeSink(OutboxSink):
+class NativeSink(OutboxSink[NativeWebSocket]):
     """Writes to the asyncio transports of :class:`NativeWebSocket` connections (``handle`` is one).
 
     asyncio's socket transport writes to the socket at once when nothing waits, and buffers only what the
@@ -422,28 +423,21 @@ class NativeSink(OutboxSink):
     """
 
     @staticmethod
-    def limit_frame_size(handle: Any, max_bytes: int) -> None:
+    def limit_frame_size(handle: NativeWebSocket, max_bytes: int) -> None:
         handle.max_message = max_bytes
 
     @staticmethod
-    async def abort(handle: Any, code: int) -> None:
+    async def abort(handle: NativeWebSocket, code: int) -> None:
         handle.close(code)
 
     @staticmethod
-    def backlog(handle: Any) -> int:
-        size: int = handle.backlog()
-        return size
+    def backlog(handle: NativeWebSocket) -> int:
+        return handle.backlog()
 
     @staticmethod
-    def transmit(handle: Any, data: bytes) -> None:
+    def transmit(handle: NativeWebSocket, data: bytes) -> None:
         handle.transport.write(data)
 
     @staticmethod
-    def end(handle: Any, code: int, linger: float | None) -> None:
+    def end(handle: NativeWebSocket, code: int, linger: float | None) -> None:
         handle.close(code, linger=linger)
-
-
-def protocol_of(send: Any) -> NativeWebSocket | None:
-    """The connection behind an ASGI ``send`` of this server, or None on any other server."""
-    owner = getattr(send, "__self__", None)
-    return owner if isinstance(owner, NativeWebSocket) else None

@@ -23,7 +23,7 @@ from ...protocol.frames import Payload
 from ...runtime import telemetry
 from ...runtime.registry import Connection
 from ..limits import report
-from .base import Sink
+from .base import H, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -64,22 +64,22 @@ def _pushes(queued: Queued) -> int:
     return 1 if type(queued) is bytes else 0
 
 
-class OutboxSink(Sink):
+class OutboxSink(Sink[H]):
     """Queues frames per connection and writes them once per loop iteration. A server's subclass says
     how to reach its sockets: :meth:`backlog`, :meth:`transmit` and :meth:`end`."""
 
     @staticmethod
-    def backlog(handle: Any) -> int:
+    def backlog(handle: H) -> int:
         """Bytes written to ``handle`` that its socket has not taken yet; -1 once it is closing."""
         raise NotImplementedError
 
     @staticmethod
-    def transmit(handle: Any, data: bytes) -> None:
+    def transmit(handle: H, data: bytes) -> None:
         """Write ``data`` to ``handle``'s socket (what the kernel does not take waits in the server)."""
         raise NotImplementedError
 
     @staticmethod
-    def end(handle: Any, code: int, linger: float | None) -> None:
+    def end(handle: H, code: int, linger: float | None) -> None:
         """Send the close frame with ``code``; ``linger``: seconds the client gets to read what waits."""
         raise NotImplementedError
 
