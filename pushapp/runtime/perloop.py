@@ -63,10 +63,6 @@ class PerLoop(Generic[S]):
         """Every started service, whatever its loop."""
         return [item for item in list(self._items.values()) if item.ready.is_set()]
 
-    def loops(self) -> list[asyncio.AbstractEventLoop]:
-        """Running loops that have a started service."""
-        return [k[0] for k, item in list(self._items.items()) if item.ready.is_set() and k[0].is_running()]
-
     def pop(self, key: Hashable = None) -> S | None:
         full_key = (asyncio.get_running_loop(), key)
         item = self._items.get(full_key)
