@@ -50,15 +50,19 @@ def pushapp_script_html(
     if not user.is_authenticated and not push_settings.ALLOW_ANONYMOUS:
         return mark_safe("")
     group_list = parse_groups(groups)
+    session = getattr(request, "session", None)
+    if session is not None and group_list and not user.is_authenticated and not session.session_key:
+        session.save()  # an anonymous visitor's grant is bound to its session: it needs one
+    session_key = session.session_key if session is not None else None
     attrs: list[tuple[str, Any]] = [
         ("data-url", "/" + push_settings.PATH),
-        ("data-token", token_for_user(user, group_list)),
+        ("data-token", token_for_user(user, group_list, session_key)),
         ("data-token-max-age", token_max_age()),
     ]
     token_url = _reverse_or_none("pushapp:token")
     if token_url is not None:
         if group_list:
-            token_url += "?" + urlencode({"groups": groups_grant(user, group_list)})
+            token_url += "?" + urlencode({"groups": groups_grant(user, group_list, session_key)})
         attrs.append(("data-token-url", token_url))
     bind_url = _reverse_or_none("pushapp:bind")
     if bind_url is not None:

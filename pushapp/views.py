@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import gateway
 from .conf import push_settings
 from .forms import ConnectionProofForm
+from .runtime.telemetry import WATCH_GROUP
 from .tokens import granted_groups, token_for_user, token_max_age
 
 
@@ -29,12 +30,17 @@ def token(request: HttpRequest) -> JsonResponse:
         return _error(403, "login_required", "Log in to get a push token.")
     groups: list[str] = []
     grant = request.GET.get("groups")
+    session_key = request.session.session_key if hasattr(request, "session") else None
     if grant:
         try:
-            groups = granted_groups(request.user, grant)
+            groups = granted_groups(request.user, grant, session_key)
         except signing.BadSignature:
             return _error(400, "bad_groups", "The groups were not granted to this user.")
-    return JsonResponse({"token": token_for_user(request.user, groups), "max_age": token_max_age()})
+        if WATCH_GROUP in groups and not request.user.is_staff:  # re-checked at every mint: demoted
+            return _error(403, "staff_only", "The staff dashboard's group is for staff only.")
+    return JsonResponse(
+        {"token": token_for_user(request.user, groups, session_key), "max_age": token_max_age()}
+    )
 
 
 @require_POST

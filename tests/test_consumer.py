@@ -217,9 +217,9 @@ async def test_ping_pong_and_error_frames_keep_the_connection() -> None:
 
 
 async def test_oversized_frame_closes_1009_and_spares_others() -> None:
-    with override_settings(PUSHAPP={"MAX_FRAME_SIZE": 100}):
+    with override_settings(PUSHAPP={"MAX_FRAME_SIZE": 200}):  # the auth frame (its token) fits
         big, witness = await connect(uid="big"), await connect(uid="w")
-        await big.send({"type": "message", "data": "x" * 200})
+        await big.send({"type": "message", "data": "x" * 300})
         assert await closed_with(big.communicator) == 1009
         await witness.send({"type": "message", "data": "x" * 50})
         await gateway.asend_to_uid("w", "fine")

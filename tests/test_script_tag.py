@@ -37,7 +37,7 @@ TAG = (
 )
 
 
-def fake_token(user: Any, groups: Iterable[str] = ()) -> str:
+def fake_token(user: Any, groups: Iterable[str] = (), session_key: str | None = None) -> str:
     return f"token:{user.pk}:{','.join(groups)}"
 
 
@@ -82,7 +82,7 @@ def test_groups_from_a_list() -> None:
 
 
 def test_attribute_values_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(script, "token_for_user", lambda user, groups: '"><script>&')
+    monkeypatch.setattr(script, "token_for_user", lambda user, groups, session_key: '"><script>&')
     assert 'data-token="&quot;&gt;&lt;script&gt;&amp;"' in pushapp_script_html(request_for(ALICE))
 
 
@@ -180,7 +180,13 @@ def test_parse_groups() -> None:
 def test_groups_grant_is_bound_to_its_user() -> None:
     grant = groups_grant(ALICE, ["a", "b"])
     assert granted_groups(ALICE, grant) == ["a", "b"]
-    assert granted_groups(ANONYMOUS, groups_grant(ANONYMOUS, ["x"])) == ["x"]
+    visitor = groups_grant(ANONYMOUS, ["x"], "session-of-one-visitor")
+    assert granted_groups(ANONYMOUS, visitor, "session-of-one-visitor") == ["x"]
+    for other in ("session-of-another-visitor", None):  # uid None is every anonymous visitor: not enough
+        with pytest.raises(signing.BadSignature):
+            granted_groups(ANONYMOUS, visitor, other)
+    with pytest.raises(signing.BadSignature):
+        granted_groups(ANONYMOUS, groups_grant(ANONYMOUS, ["x"]))  # minted without a session: nobody's
     with pytest.raises(signing.BadSignature):
         granted_groups(BOB, grant)
     with pytest.raises(signing.BadSignature):

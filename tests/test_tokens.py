@@ -12,11 +12,11 @@ from django.test import override_settings
 from pushapp.exceptions import InvalidToken, TokenExpired
 from pushapp.tokens import (
     CLOCK_SKEW,
-    Identity,
     client_proof,
     granted_groups,
     groups_grant,
     issue_token,
+    session_hash,
     token_for_user,
     verify_client_proof,
     verify_token,
@@ -26,8 +26,21 @@ ALICE = mock.Mock(is_authenticated=True, pk=1)
 
 
 def test_round_trip_carries_uid_and_groups() -> None:
-    assert verify_token(issue_token(42, ["a", "b"])) == Identity(uid="42", groups=("a", "b"))
-    assert verify_token(issue_token()) == Identity()
+    before = time.time()
+    identity = verify_token(issue_token(42, ["a", "b"]))
+    assert (identity.uid, identity.groups, identity.session) == ("42", ("a", "b"), None)
+    assert before - 0.001 <= identity.issued <= time.time()  # to the millisecond: revocation compares it
+    assert identity.expires == identity.issued + 3600
+    anonymous = verify_token(issue_token())
+    assert (anonymous.uid, anonymous.groups) == (None, ())
+
+
+def test_a_token_carries_a_hash_of_its_session_not_the_session() -> None:
+    identity = verify_token(issue_token(1, session_key="abcdefghijklmnop"))
+    assert identity.session == session_hash("abcdefghijklmnop")
+    assert identity.session is not None and "abcdefghijklmnop" not in identity.session
+    assert session_hash("abcdefghijklmnop") != session_hash("abcdefghijklmnoq")
+    assert session_hash(None) is None and session_hash("") is None
 
 
 @pytest.mark.parametrize("bad", [None, "", 42, "garbage", "a:b:c"])

@@ -12,7 +12,8 @@ from django.test import Client
 
 from pushapp import views
 from pushapp.protocol.names import new_client_id, new_node_id
-from pushapp.tokens import client_proof, groups_grant, verify_token
+from pushapp.runtime.telemetry import WATCH_GROUP
+from pushapp.tokens import client_proof, groups_grant, session_hash, verify_token
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import Settings
@@ -101,6 +102,40 @@ def test_token_refuses_groups_granted_to_someone_else(alice: User, bob: User) ->
         response = logged_in(alice).get(TOKEN_URL, {"groups": grant})
         assert response.status_code == 400
         assert response.json()["error"] == "bad_groups"
+
+
+def test_a_token_carries_the_session_it_was_minted_in(alice: User) -> None:
+    client = logged_in(alice)
+    token = client.get(TOKEN_URL).json()["token"]
+    assert verify_token(token).session == session_hash(client.session.session_key)
+
+
+def test_a_demoted_staff_user_cannot_mint_the_dashboards_group(alice: User) -> None:
+    """The grant the dashboard page carried stays valid for GRANT_MAX_AGE; staff is checked at every mint."""
+    alice.is_staff = True
+    alice.save()
+    query = {"groups": groups_grant(alice, [WATCH_GROUP])}
+    client = logged_in(alice)
+    assert verify_token(client.get(TOKEN_URL, query).json()["token"]).groups == (WATCH_GROUP,)
+    alice.is_staff = False
+    alice.save()
+    response = client.get(TOKEN_URL, query)
+    assert (response.status_code, response.json()["error"]) == (403, "staff_only")
+
+
+def test_an_anonymous_grant_works_only_in_its_visitors_session(settings: Settings) -> None:
+    """uid None is every anonymous visitor: the grant is bound to the session the page was rendered in."""
+    settings.PUSHAPP = {"ALLOW_ANONYMOUS": True}
+    visitor, stranger = Client(), Client()
+    for client in (visitor, stranger):
+        client.get("/pushapp/dashboard/")  # any request: each gets its own session below
+        session = client.session
+        session.save()
+        client.cookies["sessionid"] = session.session_key
+    grant = groups_grant(AnonymousUser(), ["lobby"], visitor.session.session_key)
+    assert verify_token(visitor.get(TOKEN_URL, {"groups": grant}).json()["token"]).groups == ("lobby",)
+    response = stranger.get(TOKEN_URL, {"groups": grant})
+    assert (response.status_code, response.json()["error"]) == (400, "bad_groups")
 
 
 def test_token_is_get_only(alice: User) -> None:
