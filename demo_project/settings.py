@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "pushapp.middleware.TokenPageMiddleware",  # pages with a push token: Cache-Control private, no-store
 ]
 
 ROOT_URLCONF = "demo_project.urls"

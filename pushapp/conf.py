@@ -184,6 +184,29 @@ SETTINGS: dict[str, Setting] = {
         list,
         "Groups (names or fnmatch patterns) whose members get presence frames when a uid joins or leaves.",
     ),
+    "MAX_GROUPS_PER_CONNECTION": Setting(
+        128,
+        (int, type(None)),
+        _optional_int,
+        "Groups one connection may be in (None: any); a subscribe over it is refused, join_group is False.",
+        minimum=1,
+    ),
+    "MAX_SESSION_SIZE": Setting(
+        64 * 1024,
+        (int,),
+        int,
+        "Bytes of one connection's session as JSON; a larger set/update raises SessionTooLarge.",
+        minimum=2,
+    ),
+    "REVOKE_ON_LOGOUT": Setting(
+        True, (bool,), bool, "Logging out closes the connections opened from that session with 4008."
+    ),
+    "REVOKE_ON_PASSWORD_CHANGE": Setting(
+        True, (bool,), bool, "A user's password change revokes the uid: its connections and tokens, 4008."
+    ),
+    "REVOKE_ON_DEACTIVATE": Setting(
+        True, (bool,), bool, "A user set is_active=False revokes the uid: its connections and tokens, 4008."
+    ),
 }
 
 #: Every setting's default value.
@@ -230,6 +253,11 @@ class PushappSettings:
     API_MAX_BODY_SIZE: int
     AUTHORIZE_SUBSCRIBE: str | None
     PRESENCE_FRAMES: list[str]
+    MAX_GROUPS_PER_CONNECTION: int | None
+    MAX_SESSION_SIZE: int
+    REVOKE_ON_LOGOUT: bool
+    REVOKE_ON_PASSWORD_CHANGE: bool
+    REVOKE_ON_DEACTIVATE: bool
 
     def __getattr__(self, name: str) -> Any:
         """Read and cast a setting once; kept as an attribute, so later reads cost what an attribute

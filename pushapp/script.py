@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from .conf import push_settings
+from .middleware import EMBEDDED
 from .protocol.names import validate_group
 from .tokens import groups_grant, token_for_user, token_max_age
 
@@ -54,6 +55,7 @@ def pushapp_script_html(
     if session is not None and group_list and not user.is_authenticated and not session.session_key:
         session.save()  # an anonymous visitor's grant is bound to its session: it needs one
     session_key = session.session_key if session is not None else None
+    setattr(request, EMBEDDED, True)  # TokenPageMiddleware marks the response private, no-store
     attrs: list[tuple[str, Any]] = [
         ("data-url", "/" + push_settings.PATH),
         ("data-token", token_for_user(user, group_list, session_key)),

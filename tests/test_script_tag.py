@@ -12,12 +12,13 @@ from urllib.parse import urlencode
 import pytest
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template import Context, Template
 from django.test import RequestFactory
 
 from pushapp import script
 from pushapp.exceptions import InvalidGroup
+from pushapp.middleware import TokenPageMiddleware
 from pushapp.script import parse_groups, pushapp_script_html
 from pushapp.tokens import granted_groups, groups_grant
 
@@ -193,3 +194,19 @@ def test_groups_grant_is_bound_to_its_user() -> None:
         granted_groups(ANONYMOUS, grant)
     with pytest.raises(signing.BadSignature):
         granted_groups(ALICE, grant[:-2] + "xx")
+
+
+def test_a_page_that_embeds_a_token_is_private_and_not_stored() -> None:
+    """A shared cache would hand one user's token to the next visitor; a back-forward cache would bring
+    it back after logout."""
+
+    def page(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(pushapp_script_html(request))
+
+    def plain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("no token here")
+
+    with_token = TokenPageMiddleware(page)(request_for(ALICE))
+    assert "token:" in with_token.content.decode()
+    assert set(with_token["Cache-Control"].split(", ")) >= {"private", "no-store"}
+    assert not TokenPageMiddleware(plain)(request_for(ALICE)).has_header("Cache-Control")
