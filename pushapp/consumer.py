@@ -22,7 +22,7 @@ from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .history.base import Position
 from .presence import get_backend
-from .protocol.frames import PONG, close_event, error_frame, loads
+from .protocol.frames import PONG, close_event, error_frame, loads, refreshed_frame
 from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
@@ -188,6 +188,7 @@ class PushConsumer:
                 return
             hub = await get_hub()
             conn = await hub.connect(hub.sink(kind), handle, identity, recover)
+            conn.expires = identity.expires
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
             report("unavailable", "the channel layer or presence cannot be reached")
@@ -203,6 +204,21 @@ class PushConsumer:
             uid = conn.uid
             await hub.disconnect(conn)  # already done if the server closed it
             await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
+
+    async def _refresh(self, hub: Hub, conn: Connection, scope: dict[str, Any], token: object) -> None:
+        """A new token, in-band: the connection then lives until it expires. It must be for the same uid;
+        one that is refused leaves the connection's lifetime as it was."""
+        try:
+            if not isinstance(token, str):
+                raise AuthenticationFailed("a refresh frame carries a token")
+            identity = await get_authenticator().aauthenticate(scope, token)
+            if identity.uid != conn.uid:
+                raise AuthenticationFailed("the token is for another uid")
+        except AuthenticationFailed as err:
+            await hub.send(conn, error_frame("refresh_refused", str(err)))
+            return
+        conn.expires = identity.expires
+        await hub.send(conn, refreshed_frame(conn.expires))
 
     async def _authenticate(
         self, scope: dict[str, Any], receive: Receive, send: Send, token: str | None
@@ -281,5 +297,7 @@ class PushConsumer:
                 )
             elif frame.get("type") in (SUBSCRIBE, UNSUBSCRIBE):
                 await handle_subscription(hub, conn, scope, frame)
+            elif frame.get("type") == "refresh":
+                await self._refresh(hub, conn, scope, frame.get("token"))
             else:
                 await hub.send(conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}"))

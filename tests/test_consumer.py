@@ -16,6 +16,7 @@ from django.test import override_settings
 
 from pushapp import gateway
 from pushapp.protocol.frames import MAX_JSON_DEPTH
+from pushapp.server.hub import get_hub
 from pushapp.signals import client_connected, client_disconnected, message_received
 from pushapp.tokens import issue_token, verify_client_proof
 from tests.support.communicators import application, clean_hub, connect, open_socket
@@ -271,3 +272,27 @@ async def test_foreign_origin_is_refused() -> None:
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def test_a_refresh_frame_extends_the_connection_to_its_new_tokens_expiry() -> None:
+    client = await connect(uid="r")
+    hub = await get_hub()
+
+    def expires() -> float | None:
+        conn = hub.registry.get(client.client_id)
+        assert conn is not None
+        return conn.expires
+
+    first = expires()
+    assert first is not None
+    await client.send({"type": "refresh", "token": issue_token("r")})
+    answer = await client.receive()
+    assert answer["type"] == "refreshed" and answer["expires"] >= first
+    for token, why in ((issue_token("someone-else"), "another uid"), ("forged", "malformed"), (7, "carries")):
+        await client.send({"type": "refresh", "token": token})
+        refused = await client.receive()
+        assert (refused["type"], refused["code"]) == ("error", "refresh_refused") and why in refused["detail"]
+    assert expires() == answer["expires"]  # a refused refresh changes nothing
+    await gateway.asend_to_uid("r", "still open")
+    assert await client.receive() == "still open"
+    await client.close()

@@ -173,6 +173,11 @@ def push_payload(payload: Payload) -> Payload:
     return (push_frame(text) if push_settings.ENVELOPE else bare_text(text)), None
 
 
+def refreshed_frame(expires: float | None) -> str:
+    """The answer to an in-band ``refresh``: the connection now lives until ``expires`` (unix seconds)."""
+    return dumps({"type": "refreshed", "expires": expires})
+
+
 def reconnect_frame(delay: float) -> str:
     """Sent to every connection when its server drains: reconnect ``delay`` seconds from now, and not
     before, even if the connection closes sooner (docs/protocol.md)."""

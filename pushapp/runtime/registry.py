@@ -22,7 +22,7 @@ class Connection:
     that sink writes through (daphne's protocol object, or the ASGI ``send``).
     """
 
-    __slots__ = ("client_id", "groups", "handle", "last_seen", "session", "sink", "uid")
+    __slots__ = ("client_id", "expires", "groups", "handle", "last_seen", "session", "sink", "uid")
 
     def __init__(self, client_id: str, uid: str | None, sink: Any, handle: Any) -> None:
         self.client_id = client_id
@@ -32,6 +32,7 @@ class Connection:
         self.groups: set[str] = set()
         self.session: dict[str, Any] = {}
         self.last_seen = time.monotonic()
+        self.expires: float | None = None  # when its token expires (unix seconds): closed with 4002 then
 
     def __repr__(self) -> str:
         return f"<Connection {self.client_id} uid={self.uid!r}>"

@@ -355,7 +355,7 @@ test("a close after the server's time has passed reconnects at once", async () =
   assert.equal(env.sockets.length, 2);
 });
 
-for (const code of [1000, 4001, 4004]) {
+for (const code of [1000, 4001, 4004, 4008]) {
   test(`no reconnect after close code ${code}`, async () => {
     const env = load();
     const client = env.client({ url: "/ws/push/", token: "t" });
@@ -433,6 +433,20 @@ test("the token is refreshed at 80 % of its lifetime, and before a reconnect pas
   assert.equal(env.fetches.length, 2);
   env.sockets[1].open();
   assert.deepEqual(env.sockets[1].frames(), [{ type: "auth", token: "t2" }]);
+});
+
+test("a token refreshed while connected is handed to the server in-band", async () => {
+  const env = load();
+  env.respond = () => ({ status: 200, body: { token: "t1", max_age: 100 } });
+  const client = env.client({ url: "/ws/push/", token: "t0", tokenUrl: "/pushapp/token/", tokenMaxAge: 100 });
+  const events = record(client);
+  env.sockets[0].open();
+  env.sockets[0].welcome({ ping_interval: 0 });
+  await env.clock.tick(80000);
+  assert.deepEqual(env.sockets[0].frames().slice(-1), [{ type: "refresh", token: "t1" }]);
+  env.sockets[0].receive({ type: "refreshed", expires: 1900000000 });
+  assert.equal(events.filter(([name]) => name === "message").length, 0); // a server frame, not a push
+  assert.equal(client.connected, true);
 });
 
 test("a young token is reused on reconnect without a fetch", async () => {

@@ -22,8 +22,8 @@
   function isFrame(value, type) {
     return value !== null && typeof value === "object" && !Array.isArray(value) && value.type === type;
   }
-  // Close codes after which reconnecting cannot help (protocol section 7).
-  const FINAL_CODES = [1000, 4001, 4004];
+  // Close codes after which reconnecting cannot help (protocol section 7); 4008: access revoked.
+  const FINAL_CODES = [1000, 4001, 4004, 4008];
   const HEARTBEAT_TIMEOUT = 4000;
   const TOKEN_EXPIRED = 4002;
   const MAX_DELAY_MS = 2147483647; // setTimeout fires at once for anything longer
@@ -284,7 +284,9 @@
 
     /* Subscription answers and presence frames (both modes); true when data was one. */
     _serverFrame(data) {
-      if (isFrame(data, "subscribed") || isFrame(data, "unsubscribed")) {
+      if (isFrame(data, "refreshed")) {
+        // The server took the token sent in-band: the connection now lives until data.expires.
+      } else if (isFrame(data, "subscribed") || isFrame(data, "unsubscribed")) {
         this._emit(data.type, { group: data.group });
       } else if (isFrame(data, "presence")) {
         this._emit("presence", { group: data.group, event: data.event, uid: data.uid });
@@ -444,6 +446,8 @@
       this._tokenTime = Date.now();
       this._tokenStale = false;
       this._scheduleRefresh();
+      // An open connection lives as long as its token: hand the server the new one in-band.
+      if (this.connected) this._ws.send(JSON.stringify({ type: "refresh", token: this._token }));
       return this._token;
     }
 
