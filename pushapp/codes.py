@@ -21,3 +21,4 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
     TOO_MANY_CONNECTIONS = 4006
     RATE_LIMITED = 4007
+    REVOKED = 4008

@@ -27,7 +27,7 @@ from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
 from .server.hub import Hub, get_hub
-from .server.limits import FrameRate, client_ip, gate, report
+from .server.limits import FrameRate, client_ip, gate, report, report_failure
 from .server.sockets import Sink, socket_of
 from .server.sockets.daphne import name_connections
 from .server.subscriptions import SUBSCRIBE, UNSUBSCRIBE
@@ -288,13 +288,16 @@ class PushConsumer:
                 await hub.send(conn, PONG)
             elif frame.get("type") == "message":
                 telemetry.stats.client_messages += 1
-                await dispatch(
-                    message_received,
-                    PushConsumer,
-                    client_id=conn.client_id,
-                    uid=conn.uid,
-                    data=frame.get("data"),
-                )
+                try:
+                    await dispatch(
+                        message_received,
+                        PushConsumer,
+                        client_id=conn.client_id,
+                        uid=conn.uid,
+                        data=frame.get("data"),
+                    )
+                except Exception:  # the project's receiver: its bug, not the connection's end
+                    report_failure("a message_received receiver", f"on a message from {conn.client_id}")
             elif frame.get("type") in (SUBSCRIBE, UNSUBSCRIBE):
                 await handle_subscription(hub, conn, scope, frame)
             elif frame.get("type") == "refresh":

@@ -61,6 +61,17 @@ class NestingTooDeep(PushappError, ValueError):
     (docs/protocol.md, "Limits"): pushapp's own limit, the same on every Python."""
 
 
+class SessionTooLarge(PushappError, ValueError):
+    """A connection's session would be larger than ``MAX_SESSION_SIZE`` bytes as JSON; nothing changed."""
+
+
+class AccessRevoked(AuthenticationFailed):
+    """The token was issued before its uid, or its session, was revoked: the connection is closed with
+    4008 (do not reconnect with the same token)."""
+
+    close_code = CloseCode.REVOKED
+
+
 class RedisUnavailable(PushappError):
     """A send could not be made: Redis is unreachable (docs/deployment.md, "Redis outages")."""
 

@@ -16,10 +16,12 @@ from django.test import override_settings
 
 from pushapp import gateway
 from pushapp.protocol.frames import MAX_JSON_DEPTH
+from pushapp.server import limits
 from pushapp.server.hub import get_hub
 from pushapp.signals import client_connected, client_disconnected, message_received
 from pushapp.tokens import issue_token, verify_client_proof
 from tests.support.communicators import application, clean_hub, connect, open_socket
+from tests.support.waiting import await_until
 
 pytestmark = pytest.mark.usefixtures(clean_hub.__name__)
 
@@ -296,3 +298,29 @@ async def test_a_refresh_frame_extends_the_connection_to_its_new_tokens_expiry()
     await gateway.asend_to_uid("r", "still open")
     assert await client.receive() == "still open"
     await client.close()
+
+
+async def test_a_receiver_that_raises_keeps_the_connection_and_logs_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The project's bug is reported (counted; its traceback logged at most once per 10 s, however often a
+    client sends the frame that triggers it), not turned into a 1011 close."""
+
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the receiver's own bug")
+
+    message_received.connect(broken)
+    try:
+        before = limits.failed["a message_received receiver"]
+        client = await connect(uid="raiser")
+        for n in range(5):
+            await client.send({"type": "message", "data": n})
+        await await_until(
+            lambda: limits.failed["a message_received receiver"] == before + 5, "five reported failures"
+        )
+        await gateway.asend_to_uid("raiser", "still open")
+        assert await client.receive() == "still open"
+        assert caplog.text.count("the receiver's own bug") <= 1
+        await client.close()
+    finally:
+        message_received.disconnect(broken)

@@ -18,6 +18,8 @@ LOG_INTERVAL = 10.0
 
 #: Refusals by reason since the process started (pushstats and the metrics read them).
 refused: Counter[str] = Counter()
+#: Exceptions raised by the project's code (hooks, signal receivers) that the server survived, by where.
+failed: Counter[str] = Counter()
 _logged: dict[str, float] = {}
 
 
@@ -28,6 +30,18 @@ def report(reason: str, detail: str) -> None:
     if now - _logged.get(reason, -LOG_INTERVAL) >= LOG_INTERVAL:
         logger.warning("pushapp: refused (%s): %s; %d of this kind so far", reason, detail, refused[reason])
         _logged[reason] = now
+
+
+def report_failure(where: str, detail: str) -> None:
+    """Count an exception the project's code raised into the server (call it from an ``except``); log it,
+    with its traceback, at most once per LOG_INTERVAL per place: a client cannot flood the log by sending
+    the frame that makes a receiver raise."""
+    failed[where] += 1
+    now = time.monotonic()
+    key = "failed:" + where
+    if now - _logged.get(key, -LOG_INTERVAL) >= LOG_INTERVAL:
+        logger.warning("pushapp: %s raised: %s; %d so far", where, detail, failed[where], exc_info=True)
+        _logged[key] = now
 
 
 def client_ip(scope: dict[str, Any]) -> str:
