@@ -26,7 +26,7 @@ from .protocol.frames import PONG, close_event, error_frame, loads
 from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
-from .server.hub import Hub, get_hub
+from .server.hub import Hub, control, get_hub
 from .server.limits import FrameRate, client_ip, gate, report
 from .server.sockets import Sink, sink_type
 from .server.subscriptions import SUBSCRIBE, UNSUBSCRIBE
@@ -185,7 +185,7 @@ class PushConsumer:
                 await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
                 return
             hub = await get_hub()
-            conn = await hub.connect(hub.sink(kind), handle, identity, recover)
+            conn = await hub.connect(hub.sinks.of(kind), handle, identity, recover)
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
             report("unavailable", "the channel layer or presence cannot be reached")
@@ -199,7 +199,7 @@ class PushConsumer:
             await self._serve(hub, conn, receive, scope)
         finally:
             uid = conn.uid
-            await hub.disconnect(conn)  # already done if the server closed it
+            await control.disconnect(hub, conn)  # already done if the server closed it
             await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
 
     async def _authenticate(
@@ -258,16 +258,16 @@ class PushConsumer:
                 continue
             text = event.get("text")
             if text is None:
-                await hub.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))
+                await conn.sink.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))
                 continue
             if _too_big(text, max_size):
                 await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
                 continue
             frame = parse_frame(text)
             if not isinstance(frame, dict):
-                await hub.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
+                await conn.sink.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
             elif frame.get("type") == "ping":
-                await hub.send(conn, PONG)
+                await conn.sink.send(conn, PONG)
             elif frame.get("type") == "message":
                 telemetry.stats.client_messages += 1
                 await dispatch(
@@ -280,4 +280,6 @@ class PushConsumer:
             elif frame.get("type") in (SUBSCRIBE, UNSUBSCRIBE):
                 await handle_subscription(hub, conn, scope, frame)
             else:
-                await hub.send(conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}"))
+                await conn.sink.send(
+                    conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}")
+                )

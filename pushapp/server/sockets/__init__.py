@@ -7,9 +7,9 @@ from typing import Any
 
 from . import daphne, native
 from .asgi import AsgiSink
-from .base import Counters, OnSlow, Sink
+from .base import Counters, OnSlow, Sink, Sinks
 
-__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "reject", "sink_type"]
+__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "Sinks", "on_shutdown", "reject", "sink_type"]
 
 
 def sink_type(send: Any) -> tuple[type[Sink], Any]:
