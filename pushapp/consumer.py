@@ -26,7 +26,7 @@ from .protocol.frames import PONG, close_event, error_frame, loads, refreshed_fr
 from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
-from .server.hub import Hub, get_hub
+from .server.hub import Hub, control, get_hub
 from .server.limits import FrameRate, client_ip, gate, report, report_failure
 from .server.sockets import Sink, socket_of
 from .server.sockets.daphne import name_connections
@@ -187,7 +187,7 @@ class PushConsumer:
                 await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
                 return
             hub = await get_hub()
-            conn = await hub.connect(hub.sink(kind), handle, identity, recover)
+            conn = await hub.connect(hub.sinks.of(kind), handle, identity, recover)
             conn.expires = identity.expires
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
@@ -202,7 +202,7 @@ class PushConsumer:
             await self._serve(hub, conn, receive, scope)
         finally:
             uid = conn.uid
-            await hub.disconnect(conn)  # already done if the server closed it
+            await control.disconnect(hub, conn)  # already done if the server closed it
             await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
 
     async def _refresh(self, hub: Hub, conn: Connection, scope: dict[str, Any], token: object) -> None:
@@ -215,10 +215,10 @@ class PushConsumer:
             if identity.uid != conn.uid:
                 raise AuthenticationFailed("the token is for another uid")
         except AuthenticationFailed as err:
-            await hub.send(conn, error_frame("refresh_refused", str(err)))
+            await conn.sink.send(conn, error_frame("refresh_refused", str(err)))
             return
         conn.expires = identity.expires
-        await hub.send(conn, refreshed_frame(conn.expires))
+        await conn.sink.send(conn, refreshed_frame(conn.expires))
 
     async def _authenticate(
         self, scope: dict[str, Any], receive: Receive, send: Send, token: str | None
@@ -276,16 +276,16 @@ class PushConsumer:
                 continue
             text = event.get("text")
             if text is None:
-                await hub.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))
+                await conn.sink.send(conn, error_frame("binary_not_supported", "send JSON in text frames"))
                 continue
             if _too_big(text, max_size):
                 await hub.close(conn, CloseCode.MESSAGE_TOO_BIG)
                 continue
             frame = parse_frame(text)
             if not isinstance(frame, dict):
-                await hub.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
+                await conn.sink.send(conn, error_frame("bad_json", "a frame must be a JSON object"))
             elif frame.get("type") == "ping":
-                await hub.send(conn, PONG)
+                await conn.sink.send(conn, PONG)
             elif frame.get("type") == "message":
                 telemetry.stats.client_messages += 1
                 try:
@@ -303,4 +303,6 @@ class PushConsumer:
             elif frame.get("type") == "refresh":
                 await self._refresh(hub, conn, scope, frame.get("token"))
             else:
-                await hub.send(conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}"))
+                await conn.sink.send(
+                    conn, error_frame("unknown_type", f"unknown frame type {frame.get('type')!r}")
+                )

@@ -76,7 +76,7 @@ def test_write_goes_to_the_socket_and_buffers_the_rest() -> None:
 
 def daphne_hub() -> tuple[Hub, DaphneSink]:
     hub = Hub(layer=None)  # type: ignore[arg-type]  # the write path never touches the layer
-    sink = hub.sink(DaphneSink)
+    sink = hub.sinks.of(DaphneSink)
     assert isinstance(sink, DaphneSink)
     return hub, sink
 

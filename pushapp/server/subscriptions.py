@@ -23,7 +23,7 @@ from ..exceptions import InvalidGroup, SubscriptionRefused
 from ..protocol.frames import dumps
 from ..protocol.names import validate_group
 from ..runtime.registry import Connection
-from .hub import Hub
+from .hub import control
 
 logger = logging.getLogger(__name__)
 
@@ -62,23 +62,23 @@ def _refusal(code: str, detail: str, group: Any) -> str:
     return dumps(frame)
 
 
-async def handle(hub: Hub, conn: Connection, scope: dict[str, Any], frame: dict[str, Any]) -> None:
+async def handle(hub: control.Parts, conn: Connection, scope: dict[str, Any], frame: dict[str, Any]) -> None:
     """Answer a ``subscribe`` or ``unsubscribe`` frame: ``subscribed`` / ``unsubscribed``, or an error."""
     kind = frame["type"]
     try:
         group = validate_group(frame.get("group"))
     except InvalidGroup as err:
-        await hub.send(conn, _refusal("bad_group", str(err), frame.get("group")))
+        await conn.sink.send(conn, _refusal("bad_group", str(err), frame.get("group")))
         return
     if kind == SUBSCRIBE:
         reason = await _decide(conn, scope, group)
         if reason is not None:
-            await hub.send(conn, _refusal("subscribe_refused", reason, group))
+            await conn.sink.send(conn, _refusal("subscribe_refused", reason, group))
             return
-        await hub.join(conn, group)
+        await control.join(hub, conn, group)
         answer = "subscribed"
     else:
-        await hub.leave(conn, group)
+        await control.leave(hub, conn, group)
         answer = "unsubscribed"
     if conn in hub.registry:  # not closed while the hook decided
-        await hub.send(conn, dumps({"type": answer, "group": group}))
+        await conn.sink.send(conn, dumps({"type": answer, "group": group}))

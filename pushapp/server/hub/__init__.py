@@ -11,6 +11,7 @@ from ...codes import CloseCode
 from ...runtime.layer import ChannelLayer, get_layer, layer_kind, layer_options
 from ...runtime.perloop import PerLoop
 from ...runtime.registry import Connection
+from ..sockets import on_shutdown
 from .hub import Hub
 
 __all__ = ["Connection", "Hub", "all_hubs", "get_hub", "running_hub", "stop_hub"]
@@ -32,8 +33,20 @@ def _hub_layer() -> ChannelLayer:
 
 
 async def get_hub() -> Hub:
-    """The running loop's hub, started on first use."""
-    return await _hubs.get(lambda: Hub(_hub_layer(), _hubs.discard))
+    """The running loop's hub, started on first use, and stopped with the server (daphne's graceful
+    shutdown) unless it was stopped before."""
+    return await _hubs.get(_new_hub)
+
+
+def _new_hub() -> Hub:
+    hub = Hub(_hub_layer())
+    on_shutdown(lambda: _stop(hub))
+    return hub
+
+
+async def _stop(hub: Hub) -> None:
+    if _hubs.discard(hub):  # False: stopped already (stop_hub)
+        await hub.stop()
 
 
 def running_hub() -> Hub | None:

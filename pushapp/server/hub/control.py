@@ -1,82 +1,189 @@
-"""The answering half of per-connection operations: ``pushapp.ctl`` op name → what the owning hub does.
+"""The per-connection operations, carried out on the hub's parts: a connection's arrival and departure, its
+groups, uid and session, its close. The hub, a client's ``subscribe`` (:mod:`pushapp.server.subscriptions`)
+and a ``pushapp.ctl`` message all take these same paths.
 
-The caller half is :mod:`pushapp.sender.rpc`; each operation's argument is built by :mod:`pushapp.gateway`.
-An operation returns the answer sent back: True once the change is in effect, False (None for reads)
-when the client is not on this hub.
+:data:`OPERATIONS` is the answering half of the request/reply whose caller half is
+:mod:`pushapp.sender.rpc`; each operation's argument is built by :mod:`pushapp.gateway`. An operation returns
+the answer sent back: True once the change is in effect, False (None for reads) when the client is not on
+this hub.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from ...codes import CloseCode
+from ...presence.base import Writer
+from ...protocol import wire
 from ...protocol.frames import Payload, push_payload
-from ...runtime.registry import Connection
+from ...protocol.names import group_layer_group, uid_layer_group
+from ...runtime import telemetry
+from ...runtime.layer import ChannelLayer
+from ...runtime.registry import Connection, Registry
+from .membership import LayerMembership
+from .recovery import Welcomes
+
+logger = logging.getLogger(__name__)
 
 
-class Target(Protocol):
-    """What the operations need from the hub."""
+class Parts(Protocol):
+    """What the operations act on: the hub's parts, never the hub's own methods."""
 
-    async def join(self, conn: Connection, group: str) -> None: ...
-
-    async def leave(self, conn: Connection, group: str) -> None: ...
-
-    async def bind(self, conn: Connection, uid: str | None) -> None: ...
-
-    async def set_session(self, conn: Connection, session: dict[str, Any]) -> None: ...
-
-    async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None: ...
+    node_id: str
+    layer: ChannelLayer
+    registry: Registry
+    membership: LayerMembership
+    presence: Writer
+    welcomes: Welcomes
 
 
-Operation = Callable[[Target, Connection, Any], Awaitable[Any]]
+def layer_groups(uid: str | None, groups: Iterable[str]) -> list[str]:
+    """The layer groups a connection of ``uid`` in ``groups`` needs its hub in."""
+    return ([uid_layer_group(uid)] if uid is not None else []) + [group_layer_group(g) for g in groups]
 
 
-async def _join(hub: Target, conn: Connection, group: str) -> bool:
-    await hub.join(conn, group)
+async def enter(parts: Parts, conn: Connection, groups: Iterable[str]) -> None:
+    """A new connection's layer groups and presence, before its welcome (a page that got it may ask
+    is_online). Not registered yet: no push reaches it until its welcome is on its way."""
+    groups = list(groups)
+    await parts.membership.hold(layer_groups(conn.uid, groups))
+    conn.groups.update(groups)
+    await parts.presence.connected(conn)
+
+
+async def undo_enter(parts: Parts, conn: Connection, groups: Iterable[str]) -> None:
+    """A connect that failed half way (Redis down, the client gone) leaves nothing behind: no ghost in
+    presence, no layer group held for it."""
+    held = list(conn.groups)
+    parts.registry.remove(conn)
+    parts.welcomes.forget(conn)
+    try:
+        await parts.presence.disconnected(conn, conn.uid, held)
+    except Exception:
+        logger.debug("pushapp hub %s: undoing the presence of %s failed", parts.node_id, conn.client_id)
+    try:
+        await parts.membership.release(layer_groups(conn.uid, groups))
+    except Exception:
+        logger.debug("pushapp hub %s: leaving layer groups failed", parts.node_id, exc_info=True)
+
+
+async def disconnect(parts: Parts, conn: Connection) -> bool:
+    """Forget a connection: it leaves every group and its uid, and its session is gone."""
+    parts.welcomes.forget(conn)
+    removed = parts.registry.remove(conn)
+    if removed is None:
+        return False
+    await parts.presence.disconnected(conn, removed.uid, removed.groups)
+    await parts.membership.release(layer_groups(removed.uid, removed.groups))
     return True
 
 
-async def _leave(hub: Target, conn: Connection, group: str) -> bool:
-    await hub.leave(conn, group)
+async def close(parts: Parts, conn: Connection, code: int, message: Payload | None = None) -> None:
+    """Forget ``conn``, then send ``message`` (if any) and the close frame after anything still queued."""
+    await disconnect(parts, conn)
+    telemetry.stats.closes[str(int(code))] += 1
+    try:
+        await conn.sink.close(conn, code, message)
+    except Exception:  # the socket may already be gone; closing it is all we wanted
+        logger.debug("closing %s failed", conn.client_id, exc_info=True)
+
+
+async def join(parts: Parts, conn: Connection, group: str) -> None:
+    if group in conn.groups:
+        return
+    name = group_layer_group(group)
+    await parts.membership.hold([name])
+    if not parts.registry.join(conn, group):  # closed, or joined, while we waited for the layer
+        await parts.membership.release([name])
+        return
+    await parts.presence.joined(conn, group)
+
+
+async def leave(parts: Parts, conn: Connection, group: str) -> None:
+    if parts.registry.leave(conn, group):
+        await parts.presence.left(conn, group)
+        await parts.membership.release([group_layer_group(group)])
+
+
+async def bind(parts: Parts, conn: Connection, uid: str | None) -> None:
+    """Bind ``uid`` (None unbinds). A connection has at most one uid; binding again moves it."""
+    if conn.uid == uid:
+        return
+    if uid is not None:
+        await parts.membership.hold([uid_layer_group(uid)])
+    changed, old = parts.registry.bind(conn, uid)
+    if not changed:
+        if uid is not None:
+            await parts.membership.release([uid_layer_group(uid)])
+        return
+    await parts.presence.bound(conn, old)
+    if old is not None:
+        await parts.membership.release([uid_layer_group(old)])
+
+
+async def set_session(parts: Parts, conn: Connection, session: dict[str, Any]) -> None:
+    conn.session = session
+    await parts.presence.session_changed(conn)
+
+
+async def ungroup(parts: Parts, group: str) -> None:
+    """Empty ``group`` on this hub (``ungroup``: every member leaves it at once)."""
+    members = parts.registry.ungroup(group)
+    if members:
+        await parts.presence.ungrouped(group, members)
+        await parts.membership.release([group_layer_group(group)] * len(members))
+
+
+Operation = Callable[[Parts, Connection, Any], Awaitable[Any]]
+
+
+async def _join(parts: Parts, conn: Connection, group: str) -> bool:
+    await join(parts, conn, group)
     return True
 
 
-async def _bind(hub: Target, conn: Connection, uid: str) -> bool:
-    await hub.bind(conn, uid)
+async def _leave(parts: Parts, conn: Connection, group: str) -> bool:
+    await leave(parts, conn, group)
     return True
 
 
-async def _unbind(hub: Target, conn: Connection, uid: str | None) -> bool:
+async def _bind(parts: Parts, conn: Connection, uid: str) -> bool:
+    await bind(parts, conn, uid)
+    return True
+
+
+async def _unbind(parts: Parts, conn: Connection, uid: str | None) -> bool:
     if uid is not None and conn.uid != uid:
         return False
-    await hub.bind(conn, None)
+    await bind(parts, conn, None)
     return True
 
 
-async def _session_get(hub: Target, conn: Connection, arg: None) -> dict[str, Any]:
+async def _session_get(parts: Parts, conn: Connection, arg: None) -> dict[str, Any]:
     return conn.session
 
 
-async def _session_set(hub: Target, conn: Connection, session: dict[str, Any]) -> bool:
-    await hub.set_session(conn, dict(session))
+async def _session_set(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool:
+    await set_session(parts, conn, dict(session))
     return True
 
 
-async def _session_update(hub: Target, conn: Connection, session: dict[str, Any]) -> bool:
-    await hub.set_session(conn, {**conn.session, **session})
+async def _session_update(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool:
+    await set_session(parts, conn, {**conn.session, **session})
     return True
 
 
-async def _close(hub: Target, conn: Connection, message: list[Any] | None) -> bool:
-    await hub.close(
-        conn, CloseCode.NORMAL, None if message is None else push_payload((message[0], message[1]))
-    )
+async def _close(parts: Parts, conn: Connection, message: list[Any] | None) -> bool:
+    payload = None if message is None else push_payload((message[0], message[1]))
+    await close(parts, conn, CloseCode.NORMAL, payload)
     return True
 
 
-async def _destroy(hub: Target, conn: Connection, arg: None) -> bool:
-    await hub.close(conn, CloseCode.DESTROYED)
+async def _destroy(parts: Parts, conn: Connection, arg: None) -> bool:
+    await close(parts, conn, CloseCode.DESTROYED)
     return True
 
 
@@ -96,11 +203,26 @@ OPERATIONS: dict[str, Operation] = {
 ABSENT: dict[str, Any] = {"session_get": None}
 
 
-async def run(hub: Target, conn: Connection | None, op: str, arg: Any) -> Any:
+async def run(parts: Parts, conn: Connection | None, op: str, arg: Any) -> Any:
     """Run ``op`` on ``conn`` (None: not here); ValueError for an operation that does not exist."""
     operation = OPERATIONS.get(op)
     if operation is None:
         raise ValueError(f"unknown pushapp control operation {op!r}")
     if conn is None:
         return ABSENT.get(op, False)
-    return await operation(hub, conn, arg)
+    return await operation(parts, conn, arg)
+
+
+async def answer(parts: Parts, message: wire.Control) -> None:
+    """Run a ``pushapp.ctl`` message's operation, and send its answer to the caller if it waits for one."""
+    started = time.perf_counter()
+    try:
+        value = await run(parts, parts.registry.get(message["cid"]), message["op"], message.get("a"))
+    except Exception:
+        logger.exception("pushapp hub %s: control %r failed", parts.node_id, message.get("op"))
+        value = None
+    telemetry.stats.control_handled += 1
+    telemetry.stats.control_seconds += time.perf_counter() - started
+    reply_to, request_id = message.get("r"), message.get("i")
+    if reply_to and request_id is not None:
+        await parts.layer.send(reply_to, wire.reply(request_id, value))

@@ -41,7 +41,7 @@ class Drain:
         loop = asyncio.get_running_loop()
         started = loop.time()
         for index, conn in enumerate(conns):
-            await hub.send(conn, reconnect_frame(index * step))
+            await conn.sink.send(conn, reconnect_frame(index * step))
         for index, conn in enumerate(conns):
             wait = started + index * step - loop.time()
             if wait > 0 and not self._hurry.is_set():
@@ -58,6 +58,6 @@ class Drain:
         """Tell and close the connections not in ``done`` (registered since the list was taken)."""
         late = [conn for conn in self.hub.registry if conn not in done]
         for conn in late:
-            await self.hub.send(conn, reconnect_frame(0.0))
+            await conn.sink.send(conn, reconnect_frame(0.0))
             await self.hub.close(conn, CloseCode.SERVICE_RESTART)
         done.update(late)

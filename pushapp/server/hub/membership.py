@@ -8,9 +8,17 @@ leave the layer in the wrong state; the lock is dropped when nobody uses it, so 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Protocol
 
 from ...runtime.layer import ChannelLayer
+
+
+class Follower(Protocol):
+    """A part that knows something per layer group (the stream order): told each name the channel left,
+    what it knew of it is stale from then on."""
+
+    def left(self, layer_group: str) -> None: ...
 
 
 class _NameLock:
@@ -22,12 +30,10 @@ class _NameLock:
 
 
 class LayerMembership:
-    def __init__(
-        self, layer: ChannelLayer, channel: str, on_left: Callable[[str], None] = lambda name: None
-    ) -> None:
+    def __init__(self, layer: ChannelLayer, channel: str, follower: Follower | None = None) -> None:
         self.layer = layer
         self.channel = channel
-        self.on_left = on_left  # told each name the channel left: what it knew of it is stale from now
+        self.follower = follower
         self._refs: dict[str, int] = {}  # layer group -> local holders
         self.joined: set[str] = set()  # layer groups the channel is in
         self._locks: dict[str, _NameLock] = {}
@@ -66,7 +72,8 @@ class LayerMembership:
                     self.joined.add(name)
                 elif not wanted and name in self.joined:
                     self.joined.discard(name)
-                    self.on_left(name)
+                    if self.follower is not None:
+                        self.follower.left(name)
                     await self.layer.group_discard(name, self.channel)
         finally:
             entry.users -= 1

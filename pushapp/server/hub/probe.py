@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ...protocol import wire
+from ...protocol.names import probe_layer_group
 from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
+from .membership import LayerMembership
 
 logger = logging.getLogger(__name__)
 
@@ -20,20 +22,25 @@ PROBE_INTERVAL = 1.0
 PROBE_TIMEOUT = 2.0
 
 
+class Healer(Protocol):
+    """What the probe needs of its hub: its layer, the memberships it rejoins while the layer does not
+    deliver, and the healing once it does again."""
+
+    node_id: str
+    layer: ChannelLayer
+    membership: LayerMembership
+
+    async def heal(self) -> bool:
+        """Catch up on what was missed; False when it could not (tried again after the next probe)."""
+        ...
+
+
 class Probe:
-    def __init__(
-        self,
-        layer: ChannelLayer,
-        group: str,
-        rejoin: Callable[[], Awaitable[None]],
-        heal: Callable[[], Awaitable[bool]],
-        name: str,
-    ) -> None:
-        self.layer = layer
-        self.group = group
-        self.rejoin = rejoin
-        self.heal = heal  # False when it could not: tried again after the next probe
-        self.name = name
+    def __init__(self, hub: Healer) -> None:
+        self.hub = hub
+        self.layer = hub.layer
+        self.group = probe_layer_group(hub.node_id)  # only this hub is in it
+        self.name = hub.node_id
         self.sent = 0  # the sequence number of the last probe sent
         self.back = 0  # and of the last one that came back
         self.sent_at = 0.0  # when the last one was sent (monotonic): its trip is the layer lag (metrics)
@@ -51,13 +58,13 @@ class Probe:
             if await self._came_back(self.sent):
                 if down:
                     logger.warning("pushapp hub %s: the channel layer delivers again; healing", self.name)
-                    down = not await self.heal()
+                    down = not await self.hub.heal()
                 continue
             if not down:
                 logger.warning("pushapp hub %s: the channel layer does not deliver; rejoining", self.name)
                 down = True
             try:
-                await self.rejoin()
+                await self.hub.membership.rejoin()
             except Exception:
                 logger.debug("pushapp hub %s: rejoining failed", self.name, exc_info=True)
 

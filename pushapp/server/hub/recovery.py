@@ -1,15 +1,17 @@
 """Welcoming a connection that follows streams with history: its positions in the welcome, the pushes it
 missed replayed in order, and none lost or doubled against the live pushes that arrive meanwhile.
 
-While this runs the connection is already registered, so live pushes reach it, but they are held back;
-they are released after the replay, minus those the replay already carried. After it, pushes up to the
-positions read may still be on their way (sent before the read, arriving after): a floor per stream
-skips them until one passes it.
+:func:`replay` decides what to write from the history's reads alone; the hub reads, welcomes and writes.
+While that runs the connection is already registered, so live pushes reach it, but :class:`Welcomes`
+holds them back; they are released after the replay, minus those the replay already carried. After it,
+pushes up to the positions read may still be on their way (sent before the read, arriving after): a floor
+per stream skips them until one passes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from ... import history
 from ...history.base import Ask, Position, Read
@@ -19,54 +21,71 @@ from ...runtime.registry import Connection
 
 #: A push held for a connection being welcomed: its payload, and its stream and position if it has one.
 Held = tuple[Payload, str | None, Position | None]
+#: What the hub writes to a connection being welcomed: a push's payload, or a server frame's text.
+Write = Payload | str
 
 
-async def welcome_and_replay(
-    conn: Connection,
-    streams: list[str],
-    recover: dict[str, Position] | None,
-    held: list[Held],
-    read: Callable[[list[Ask]], Awaitable[dict[str, Read]]],
-    welcome: Callable[[dict[str, tuple[str, int]]], Awaitable[None]],
-    write: Callable[[Payload], Awaitable[None]],
-    frame: Callable[[str], Awaitable[None]],
-) -> dict[str, Position]:
-    """Read the streams (one round trip), welcome, replay what ``recover`` asks for, release ``held``.
+@dataclass(frozen=True)
+class Replay:
+    """What welcoming one connection with history writes, and what it leaves behind."""
 
-    Returns each stream's position as read: pushes up to it may still be on their way to this hub, and
-    must not reach the connection a second time (the hub's floor for it)."""
+    positions: dict[str, Position]  # each stream as read: in the welcome, then the connection's floors
+    writes: list[Write]  # in order: the pushes it missed, the held ones not among them, ``recovered``
+    recovered: dict[str, bool] | None  # per stream ``recover`` asked for, whether it was replayed
+    replayed: int  # pushes replayed from the history
+
+    @property
+    def welcome(self) -> dict[str, tuple[str, int]]:
+        """The positions as the welcome names them, ``{stream: (epoch, offset)}``."""
+        return {stream: (at.epoch, at.offset) for stream, at in self.positions.items()}
+
+
+def asks(streams: Iterable[str], recover: Mapping[str, Position] | None) -> list[Ask]:
+    """What to read of ``streams`` for a welcome: where each one is, and what came after ``recover``."""
     config = history.config()
-    asks = []
+    found = []
     for stream in streams:
         limits = config.for_stream(stream)
         if limits is not None:
-            asks.append(Ask(stream, limits.size, limits.ttl, (recover or {}).get(stream)))
-    reads = await read(asks)
-    await welcome({stream: (r.position.epoch, r.position.offset) for stream, r in reads.items()})
+            found.append(Ask(stream, limits.size, limits.ttl, (recover or {}).get(stream)))
+    return found
+
+
+def carried(positions: Mapping[str, Position], stream: str | None, position: Position | None) -> bool:
+    """Whether a push at ``position`` on ``stream`` is in a replay up to ``positions`` already, or older than
+    the position its welcome gave."""
+    floor = positions.get(stream) if stream is not None else None
+    return (
+        floor is not None
+        and position is not None
+        and position.epoch == floor.epoch
+        and position.offset <= floor.offset
+    )
+
+
+def replay(
+    reads: Mapping[str, Read], recover: Mapping[str, Position] | None, held: Iterable[Held], client_id: str
+) -> Replay:
+    """What to write to the connection ``client_id`` after its welcome: the pushes of ``reads`` that
+    ``recover`` asks for (none it is excluded from), then the live pushes ``held`` meanwhile that those
+    do not carry, then the ``recovered`` frame if it asked."""
+    positions = {stream: read.position for stream, read in reads.items()}
+    writes: list[Write] = []
     results: dict[str, bool] = {}
     for stream in recover or {}:
         found = reads.get(stream)
         results[stream] = found is not None and found.entries is not None
-        telemetry.stats.recoveries["recovered" if results[stream] else "failed"] += 1
         if found is not None and found.entries is not None:
-            for entry in found.entries:
-                if conn.client_id not in entry.exclude:
-                    await write(stream_payload(entry.payload, stream, found.position.epoch, entry.offset))
-                    telemetry.stats.replayed += 1
-    while held:
-        payload, held_stream, position = held.pop(0)
-        replayed = reads.get(held_stream) if held_stream is not None else None
-        if (
-            replayed is not None
-            and position is not None
-            and position.epoch == replayed.position.epoch
-            and position.offset <= replayed.position.offset
-        ):
-            continue  # in the replay already, or older than the position the welcome gave
-        await write(payload)
+            writes += [
+                stream_payload(entry.payload, stream, found.position.epoch, entry.offset)
+                for entry in found.entries
+                if client_id not in entry.exclude
+            ]
+    replayed = len(writes)
+    writes += [payload for payload, stream, position in held if not carried(positions, stream, position)]
     if recover is not None:
-        await frame(recovered_frame(results))
-    return {stream: read.position for stream, read in reads.items()}
+        writes.append(recovered_frame(results))
+    return Replay(positions, writes, results if recover is not None else None, replayed)
 
 
 class Welcomes:
@@ -79,25 +98,34 @@ class Welcomes:
     def __bool__(self) -> bool:
         return bool(self.pending or self.floors)
 
-    async def welcome(
-        self,
-        conn: Connection,
-        streams: list[str],
-        recover: dict[str, Position] | None,
-        register: Callable[[], None],
-        welcome: Callable[[dict[str, tuple[str, int]]], Awaitable[None]],
-        write: Callable[[Payload], Awaitable[None]],
-        frame: Callable[[str], Awaitable[None]],
-    ) -> None:
-        held = self.pending[conn] = []
-        register()
-        try:
-            floors = await welcome_and_replay(
-                conn, streams, recover, held, history.get_history().aread, welcome, write, frame
-            )
-        finally:
+    def hold(self, conn: Connection) -> None:
+        """Hold ``conn``'s live pushes from now until its welcome is written."""
+        self.pending[conn] = []
+
+    def replay(
+        self, conn: Connection, reads: Mapping[str, Read], recover: Mapping[str, Position] | None
+    ) -> Replay:
+        """:func:`replay` for ``conn``, of the pushes held for it so far; counted for the metrics."""
+        held = self.pending[conn]
+        decided = replay(reads, recover, list(held), conn.client_id)
+        held.clear()
+        if decided.positions:
+            self.floors[conn] = dict(decided.positions)
+        for ok in (decided.recovered or {}).values():
+            telemetry.stats.recoveries["recovered" if ok else "failed"] += 1
+        telemetry.stats.replayed += decided.replayed
+        return decided
+
+    def release(self, conn: Connection) -> list[Write] | None:
+        """The pushes held for ``conn`` while the last writes were awaited, minus those its replay carried;
+        None when there were none: its welcome is over, and from now on its floors apply instead."""
+        held = self.pending[conn]
+        if not held:
             del self.pending[conn]
-        self.floors[conn] = floors
+            return None
+        self.pending[conn] = []
+        positions = self.floors.get(conn, {})
+        return [payload for payload, stream, position in held if not carried(positions, stream, position)]
 
     def hold_back(
         self, targets: Iterable[Connection], payload: Payload, stream: str | None, position: Position | None
@@ -112,8 +140,7 @@ class Welcomes:
                 continue
             floors = self.floors.get(conn)
             if floors is not None and stream is not None and position is not None and stream in floors:
-                floor = floors[stream]
-                if floor.epoch == position.epoch and position.offset <= floor.offset:
+                if carried(floors, stream, position):
                     continue
                 del floors[stream]  # pushes come in order: none at or below the floor will follow
                 if not floors:
@@ -122,4 +149,5 @@ class Welcomes:
         return ready
 
     def forget(self, conn: Connection) -> None:
+        self.pending.pop(conn, None)
         self.floors.pop(conn, None)

@@ -1,61 +1,84 @@
 """Pushes on streams with history, in order, each once: the last position this hub delivered per stream,
 and a read-back from the history when a push arrives after a gap (a lost publish, a subscription that
-dropped, two senders that overtook each other)."""
+dropped, two senders that overtook each other).
+
+:class:`StreamOrder` only decides: what to deliver now, or which :class:`Gap` to read first. The hub
+reads the gaps (one round trip for all of them) and hands each read to :meth:`StreamOrder.fill`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from ... import history
 from ...history.base import Ask, Entry, Position, Read
 from ...runtime.registry import Connection, Registry
 
-Reader = Callable[[list[Ask]], Awaitable[dict[str, Read]]]
+
+@dataclass(frozen=True)
+class Delivery:
+    """Pushes of one stream to deliver, in order; ``missed``: some before them cannot be found, and the
+    stream's followers must be told they may have missed pushes."""
+
+    stream: str
+    epoch: str
+    entries: list[Entry]
+    missed: bool = False
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The pushes of ``stream`` after ``since`` that this hub may not have had: read them with ``ask``
+    (None: the stream keeps no history), then :meth:`StreamOrder.fill`. ``entry`` is the push that came
+    after the gap (None when catching up after an outage)."""
+
+    stream: str
+    since: Position
+    ask: Ask | None
+    entry: Entry | None = None
+
+
+def _gap(stream: str, since: Position, entry: Entry | None = None) -> Gap:
+    limits = history.config().for_stream(stream)
+    return Gap(stream, since, None if limits is None else Ask(stream, limits.size, limits.ttl, since), entry)
 
 
 class StreamOrder:
-    def __init__(self, read: Reader) -> None:
+    def __init__(self) -> None:
         self.positions: dict[str, Position] = {}
         self._streams_by_group: dict[str, str] = {}
-        self._read = read
 
-    async def arrange(self, stream: str, epoch: str, entry: Entry) -> tuple[list[Entry], bool]:
-        """The pushes to deliver, in order, now that ``entry`` arrived; True when some before it could not
-        be found (the clients must be told they may have missed pushes)."""
+    def arrange(self, stream: str, epoch: str, entry: Entry) -> Delivery | Gap:
+        """What to do now that ``entry`` arrived: deliver it (or nothing, if it was read back already), or
+        read the gap before it first."""
         last = self.positions.get(stream)
         if last is None:
             self._streams_by_group[history.layer_group_of(stream)] = stream
         if last is None or last.epoch != epoch or entry.offset == last.offset + 1:
             self.positions[stream] = Position(epoch, entry.offset)
-            return [entry], False
+            return Delivery(stream, epoch, [entry])
         if entry.offset <= last.offset:
-            return [], False  # delivered already, read back after a gap
-        entries, lost = await self.heal(stream, last)
-        if not entries or entries[-1].offset < entry.offset:
-            entries.append(entry)
-        self.positions[stream] = Position(epoch, entries[-1].offset)
-        return entries, lost
+            return Delivery(stream, epoch, [])  # delivered already, read back after a gap
+        return _gap(stream, last, entry)
 
-    async def heal(self, stream: str, since: Position) -> tuple[list[Entry], bool]:
-        """The pushes of ``stream`` after ``since`` from the history; True if they are not all there."""
-        limits = history.config().for_stream(stream)
-        if limits is None:
-            return [], True
-        read = (await self._read([Ask(stream, limits.size, limits.ttl, since)]))[stream]
-        if read.entries is None:
-            return [], True
-        return list(read.entries), False
+    def gaps(self) -> list[Gap]:
+        """After this hub's subscriptions were down: every followed stream since its position."""
+        return [_gap(stream, since) for stream, since in self.positions.items()]
 
-    async def catch_up(self) -> list[tuple[str, str, list[Entry], bool]]:
-        """After this hub's subscriptions were down: per followed stream, the pushes it missed since its
-        position (advanced past them), and whether some could not be found."""
-        result = []
-        for stream, since in list(self.positions.items()):
-            entries, lost = await self.heal(stream, since)
+    def fill(self, gap: Gap, read: Read | None) -> Delivery:
+        """What to deliver of ``gap`` now that it was read (None: it could not be): the pushes read, then the
+        one that came after it, each only if past the stream's position (advanced past them)."""
+        found = None if read is None else read.entries
+        entries = [] if found is None else list(found)
+        if gap.entry is not None and (not entries or entries[-1].offset < gap.entry.offset):
+            entries.append(gap.entry)
+        last = self.positions.get(gap.stream)
+        if last is not None and last.epoch == gap.since.epoch:  # else forgotten, or a new epoch, meanwhile
+            entries = [entry for entry in entries if entry.offset > last.offset]  # delivered meanwhile
             if entries:
-                self.positions[stream] = Position(since.epoch, entries[-1].offset)
-            result.append((stream, since.epoch, entries, lost))
-        return result
+                self.positions[gap.stream] = Position(last.epoch, entries[-1].offset)
+        return Delivery(gap.stream, gap.since.epoch, entries, found is None)
 
     def left(self, layer_group: str) -> None:
         """The hub left ``layer_group``: pushes of its stream no longer reach it, so its position here goes

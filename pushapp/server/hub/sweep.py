@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 from ...codes import CloseCode
 from ...conf import push_settings
-from ...runtime.layer import ChannelLayer
-from ...runtime.registry import Connection, Registry
+from . import control
 
 
-async def sweep(
-    registry: Registry,
-    layer: ChannelLayer,
-    close: Callable[[Connection, int], Awaitable[None]],
-    rejoin: Callable[[], Awaitable[None]],
-) -> None:
+async def sweep(parts: control.Parts) -> None:
     refreshed = time.monotonic()
     while True:
         interval = push_settings.PING_INTERVAL
@@ -27,9 +20,9 @@ async def sweep(
         await asyncio.sleep(max(interval / 2, 0.05) if interval and limit else 5.0)
         now = time.monotonic()
         if interval and limit:
-            for conn in registry.silent_since(now - interval * limit):
-                await close(conn, CloseCode.HEARTBEAT_TIMEOUT)
-        expiry = getattr(layer, "group_expiry", None)
+            for conn in parts.registry.silent_since(now - interval * limit):
+                await control.close(parts, conn, CloseCode.HEARTBEAT_TIMEOUT)
+        expiry = getattr(parts.layer, "group_expiry", None)
         if expiry and now - refreshed > expiry / 2:
             refreshed = now
-            await rejoin()
+            await parts.membership.rejoin()

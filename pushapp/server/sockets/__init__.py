@@ -7,9 +7,9 @@ from typing import Any
 
 from . import daphne, native
 from .asgi import AsgiSink
-from .base import EXTENSION, Counters, OnSlow, Send, Sink
+from .base import EXTENSION, Counters, OnSlow, Send, Sink, Sinks
 
-__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "on_shutdown", "reject", "socket_of"]
+__all__ = ["AsgiSink", "Counters", "OnSlow", "Sink", "Sinks", "on_shutdown", "reject", "socket_of"]
 
 
 def socket_of(scope: dict[str, Any], send: Send) -> tuple[type[Sink[Any]], Any]:

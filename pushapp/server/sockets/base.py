@@ -65,3 +65,33 @@ class Sink(Generic[H]):
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         """Write what is still queued for ``conn``, then ``message`` (if any), then the close frame."""
         raise NotImplementedError
+
+
+class Sinks:
+    """The sinks of one hub: one per kind of server that hands it connections (usually just one), sharing
+    its counters and its ``on_slow``."""
+
+    def __init__(self, counters: Counters, on_slow: OnSlow) -> None:
+        self.counters = counters
+        self.on_slow = on_slow
+        self._by_kind: dict[type[Sink], Sink] = {}
+
+    def of(self, kind: type[Sink]) -> Sink:
+        """The sink of ``kind`` (the consumer picks the kind for its server)."""
+        sink = self._by_kind.get(kind)
+        if sink is None:
+            sink = self._by_kind[kind] = kind(self.counters, self.on_slow)
+        return sink
+
+    async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
+        """Hand one payload and all its recipients to each sink, once. ``conns`` may be the registry's live
+        set: it is read before the first await."""
+        if len(self._by_kind) == 1:
+            for sink in self._by_kind.values():
+                await sink.deliver(conns, payload)
+            return
+        by_sink: dict[Sink, list[Connection]] = {}
+        for conn in conns:
+            by_sink.setdefault(conn.sink, []).append(conn)
+        for sink, some in by_sink.items():
+            await sink.deliver(some, payload)
