@@ -188,7 +188,6 @@ class PushConsumer:
                 return
             hub = await get_hub()
             conn = await hub.connect(hub.sinks.of(kind), handle, identity, recover)
-            conn.expires = identity.expires
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
             report("unavailable", "the channel layer or presence cannot be reached")

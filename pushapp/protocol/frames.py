@@ -129,8 +129,10 @@ def welcome_frame(
     ping_interval: float,
     proof: str,
     streams: dict[str, tuple[str, int]] | None = None,
+    expires: float | None = None,
 ) -> str:
-    """The welcome; ``streams``: the connection's streams with history, ``{stream: (epoch, offset)}``."""
+    """The welcome; ``streams``: the connection's streams with history, ``{stream: (epoch, offset)}``;
+    ``expires``: when its token expires (unix seconds), and the connection with it unless refreshed."""
     frame: dict[str, Any] = {
         "type": "welcome",
         "client_id": client_id,
@@ -138,6 +140,7 @@ def welcome_frame(
         "ping_interval": ping_interval,
         "proof": proof,
         "envelope": push_settings.ENVELOPE,
+        "expires": expires,
     }
     if streams:
         frame["streams"] = {

@@ -15,6 +15,8 @@ Keys are one letter because every push carries them through Redis. The legend:
 ``pushapp.reply`` — the answer to a ``pushapp.ctl``: ``i`` the request id, ``v`` the value.
 ``pushapp.ungroup`` — empty a group in every process: ``g`` the group name.
 ``pushapp.ready`` — a process sends it to its own new channel, to learn when its subscription is live.
+``pushapp.revoke`` — access ended, to the uid's layer group: ``u`` the uid; ``s`` the hash of one Django
+    session (absent: every connection of the uid). Each hub closes those connections with 4008.
 ``pushapp.probe`` — a hub sends it to its own probe group every second: ``i`` a sequence number. When
     it stops coming back, the hub's subscriptions or group memberships were lost (docs/recovery.md).
 """
@@ -34,6 +36,7 @@ UNGROUP = "pushapp.ungroup"
 READY = "pushapp.ready"
 PROBE = "pushapp.probe"
 REPORT = "pushapp.report"
+REVOKE = "pushapp.revoke"
 
 Kind = Literal["cid", "uid", "grp", "all"]
 
@@ -82,6 +85,12 @@ class Report(TypedDict):
 
 class Ready(TypedDict):
     type: str
+
+
+class Revoke(TypedDict):
+    type: str
+    u: str
+    s: NotRequired[str]
 
 
 class Probe(TypedDict):
@@ -152,3 +161,11 @@ def probe(sequence: int) -> Probe:
 def report() -> Report:
     """To every hub, from one whose connections watch the dashboard: push your live report now."""
     return {"type": REPORT}
+
+
+def revoke(uid: str, session: str | None = None) -> Revoke:
+    """To every hub holding ``uid``: close its connections (those of ``session`` only, when given), 4008."""
+    message: Revoke = {"type": REVOKE, "u": uid}
+    if session is not None:
+        message["s"] = session
+    return message

@@ -22,9 +22,17 @@ class Connection:
     that sink writes through (daphne's protocol object, or the ASGI ``send``).
     """
 
-    __slots__ = ("client_id", "expires", "groups", "handle", "last_seen", "session", "sink", "uid")
+    __slots__ = ("client_id", "expires", "groups", "handle", "last_seen", "origin", "session", "sink", "uid")
 
-    def __init__(self, client_id: str, uid: str | None, sink: Any, handle: Any) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        uid: str | None,
+        sink: Any,
+        handle: Any,
+        expires: float | None = None,
+        origin: str | None = None,
+    ) -> None:
         self.client_id = client_id
         self.uid = uid
         self.sink = sink
@@ -32,7 +40,8 @@ class Connection:
         self.groups: set[str] = set()
         self.session: dict[str, Any] = {}
         self.last_seen = time.monotonic()
-        self.expires: float | None = None  # when its token expires (unix seconds): closed with 4002 then
+        self.expires = expires  # when its token expires (unix seconds): closed with 4002 unless refreshed
+        self.origin = origin  # the hash of the Django session its token was minted in: logout closes it
 
     def __repr__(self) -> str:
         return f"<Connection {self.client_id} uid={self.uid!r}>"
@@ -167,6 +176,14 @@ class Registry:
             skip = set(exclude)
             return [c for c in found if c.client_id not in skip]
         return found if live else list(found)
+
+    def expired(self, now: float) -> list[Connection]:
+        """Connections whose token expired before ``now`` (a ``time.time()`` value) without a refresh."""
+        return [c for c in self.clients.values() if c.expires is not None and c.expires <= now]
+
+    def revoked(self, uid: str, origin: str | None = None) -> list[Connection]:
+        """The connections of ``uid`` (only those minted in the session ``origin``, when given)."""
+        return [c for c in self.uids.get(uid, ()) if origin is None or c.origin == origin]
 
     def silent_since(self, moment: float) -> list[Connection]:
         """Connections not heard from since ``moment`` (a ``time.monotonic()`` value)."""

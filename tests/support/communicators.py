@@ -74,10 +74,13 @@ async def open_socket(
 
 
 async def connect(
-    uid: str | int | None = None, groups: tuple[str, ...] = (), recover: dict[str, Any] | None = None
+    uid: str | int | None = None,
+    groups: tuple[str, ...] = (),
+    recover: dict[str, Any] | None = None,
+    session_key: str | None = None,
 ) -> Client:
     communicator = await open_socket()
-    auth: dict[str, Any] = {"type": "auth", "token": issue_token(uid, groups)}
+    auth: dict[str, Any] = {"type": "auth", "token": issue_token(uid, groups, session_key)}
     if recover is not None:
         auth["recover"] = recover
     await communicator.send_to(text_data=json.dumps(auth))

@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from ...codes import CloseCode
+from ...conf import push_settings
 from ...presence.base import Writer
-from ...protocol import wire
+from ...protocol import frames, wire
 from ...protocol.frames import Payload, push_payload
 from ...protocol.names import group_layer_group, uid_layer_group
 from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.registry import Connection, Registry
+from ...tokens import client_proof
 from .membership import LayerMembership
 from .recovery import Welcomes
 
@@ -89,6 +91,21 @@ async def close(parts: Parts, conn: Connection, code: int, message: Payload | No
         await conn.sink.close(conn, code, message)
     except Exception:  # the socket may already be gone; closing it is all we wanted
         logger.debug("closing %s failed", conn.client_id, exc_info=True)
+
+
+def welcome(conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
+    """The welcome frame of ``conn``; ``streams``: its positions on streams with history."""
+    interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
+    proof = client_proof(conn.client_id)
+    return frames.welcome_frame(conn.client_id, conn.uid, interval, proof, streams, conn.expires)
+
+
+async def revoke(parts: Parts, uid: str, origin: str | None) -> None:
+    """Access ended (``revoke_uid``, a logout, a password change): close the uid's connections here (those
+    minted in the session ``origin``, when given) with 4008, so that the client does not come back with
+    the same token."""
+    for conn in parts.registry.revoked(uid, origin):
+        await close(parts, conn, CloseCode.REVOKED)
 
 
 async def join(parts: Parts, conn: Connection, group: str) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from ... import history
 from ...codes import CloseCode
-from ...conf import push_settings
 from ...history.base import Entry, Position
 from ...presence import get_backend
 from ...presence.base import Writer
@@ -29,7 +28,7 @@ from ...runtime import loops, telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.perloop import wait_until_receiving
 from ...runtime.registry import Connection, Registry
-from ...tokens import Identity, client_proof
+from ...tokens import Identity
 from ..sockets import Counters, Sink, Sinks
 from . import control, info, recovery
 from .dedupe import Dedupe
@@ -107,12 +106,13 @@ class Hub:
     ) -> Connection:
         """Register a new connection: join its uid and groups, then welcome it (and replay what it missed
         on its streams with history, when ``recover`` names positions)."""
-        conn = Connection(new_client_id(self.node_id), identity.uid, sink, handle)
+        cid = new_client_id(self.node_id)
+        conn = Connection(cid, identity.uid, sink, handle, identity.expires, identity.session)
         try:
             await control.enter(self, conn, identity.groups)
             streams = history.config().streams_of(conn.uid, conn.groups)
             if not streams:
-                await sink.send(conn, self._welcome(conn))
+                await sink.send(conn, control.welcome(conn))
                 self.registry.add(conn)  # only now, so that no push can reach it before its welcome
                 if recover is not None:  # none of what it asks for is a stream it follows with history
                     await sink.send(conn, frames.recovered_frame(dict.fromkeys(recover, False)))
@@ -121,7 +121,7 @@ class Hub:
             self.registry.add(conn)
             reads = await history.get_history().aread(recovery.asks(streams, recover))
             replay = self.welcomes.replay(conn, reads, recover)
-            await sink.send(conn, self._welcome(conn, replay.welcome))
+            await sink.send(conn, control.welcome(conn, replay.welcome))
             writes: list[recovery.Write] | None = replay.writes
             while writes is not None:
                 for write in writes:
@@ -131,10 +131,6 @@ class Hub:
         except BaseException:
             await control.undo_enter(self, conn, identity.groups)
             raise
-
-    def _welcome(self, conn: Connection, streams: dict[str, tuple[str, int]] | None = None) -> str:
-        interval = push_settings.PING_INTERVAL if push_settings.PING_NOT_RESPONSE_LIMIT else 0
-        return frames.welcome_frame(conn.client_id, conn.uid, interval, client_proof(conn.client_id), streams)
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
         await control.close(self, conn, code, message)
@@ -163,6 +159,8 @@ class Hub:
             self._background(control.answer(self, message))
         elif kind == wire.UNGROUP:
             await control.ungroup(self, message["g"])
+        elif kind == wire.REVOKE:
+            await control.revoke(self, message["u"], message.get("s"))
         elif kind == wire.READY:
             self._listening.set()
         elif kind == wire.PROBE:

@@ -13,6 +13,7 @@ from . import control
 
 
 async def sweep(parts: control.Parts) -> None:
+    """Also closes, with 4002, the connections whose token expired unless they refreshed it in-band."""
     refreshed = time.monotonic()
     while True:
         interval = push_settings.PING_INTERVAL
@@ -22,6 +23,8 @@ async def sweep(parts: control.Parts) -> None:
         if interval and limit:
             for conn in parts.registry.silent_since(now - interval * limit):
                 await control.close(parts, conn, CloseCode.HEARTBEAT_TIMEOUT)
+        for conn in parts.registry.expired(time.time()):
+            await control.close(parts, conn, CloseCode.TOKEN_EXPIRED)
         expiry = getattr(parts.layer, "group_expiry", None)
         if expiry and now - refreshed > expiry / 2:
             refreshed = now
