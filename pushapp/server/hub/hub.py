@@ -24,7 +24,7 @@ from ... import history
 from ...codes import CloseCode
 from ...conf import push_settings
 from ...history.base import Entry, Position
-from ...presence import get_backend
+from ...presence import get_backend as backend
 from ...presence.base import Writer
 from ...protocol import wire
 from ...protocol.frames import (
@@ -48,6 +48,7 @@ from ...runtime import loops, telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.perloop import wait_until_receiving
 from ...runtime.registry import Connection, Registry
+from ...sender.publish import apublish_frame as emit
 from ...tokens import Identity, client_proof
 from .. import limits
 from ..sockets import Counters, Sink, on_shutdown
@@ -107,7 +108,7 @@ class Hub:
         await wait_until_receiving(self.layer, self.channel, self._listening)
         await self.membership.hold([ALL_GROUP, self._probe.group])
         self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
-        self.presence = get_backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost)
+        self.presence = backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost, emit)
         await self.presence.start()
         report = report_loop(self.node_id, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP))
         self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...gateway import asend_to_group
 from ...protocol import wire
 from ...protocol.names import ALL_GROUP
 from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
+from ...sender import plans
+from ...sender.publish import apublish
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
 
 
 async def push_report(node_id: str, info: Callable[[], list[str]]) -> None:
-    await asend_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, info)})
+    await apublish(
+        plans.send_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, info)})
+    )
 
 
 async def report_loop(node_id: str, layer: ChannelLayer, watched: Callable[[], bool]) -> None:
