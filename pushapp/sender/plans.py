@@ -49,22 +49,24 @@ def _to_hubs(client_ids: list[str], payload: Payload) -> list[Op]:
 def _to_layer_groups(
     kind: wire.Kind,
     keys: list[str],
-    names: list[str],
+    layer_group: Callable[[str], str],
     payload: Payload,
     exclude: list[str] | None = None,
     frame: bool = False,
 ) -> list[Op]:
+    """To the layer group of each uid or group (``layer_group(key)``), or to every process past
+    :data:`SPREAD_LIMIT`."""
     if not keys:
         return []
     if len(keys) > SPREAD_LIMIT:
         return [Op("group_send", ALL_GROUP, wire.push(kind, keys, payload, exclude))]
     if kind == "uid":  # a connection has one uid: no copy can reach it twice
-        return [
-            Op("group_send", name, wire.push(kind, [key], payload))
-            for key, name in zip(keys, names, strict=True)
-        ]
+        ops = []  # a loop: a comprehension costs a function call on Python 3.11, on the sync send's path
+        for key in keys:
+            ops.append(Op("group_send", layer_group(key), wire.push(kind, [key], payload)))
+        return ops
     message = wire.push(kind, keys, payload, exclude, frame=frame)
-    return [Op("group_send", name, message) for name in _unique(names)]
+    return [Op("group_send", name, message) for name in _unique(map(layer_group, keys))]
 
 
 def _to_streams(
@@ -105,7 +107,7 @@ def send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
     limits = history.config().for_uid() if payload[0] is not None else None  # bytes are never kept
     if limits is not None:
         return _to_streams("uid", [(u, uid_stream(u), limits) for u in uids], payload, None)
-    return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], payload)
+    return _to_layer_groups("uid", uids, uid_layer_group, payload)
 
 
 def send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> list[Op]:
@@ -124,7 +126,7 @@ def send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] 
         else:
             plain.append(g)
     ops = _to_streams("grp", kept, payload, skip)
-    return ops + _to_layer_groups("grp", plain, [group_layer_group(g) for g in plain], payload, skip)
+    return ops + _to_layer_groups("grp", plain, group_layer_group, payload, skip)
 
 
 def ungroup(group: str) -> list[Op]:
@@ -135,7 +137,7 @@ def ungroup(group: str) -> list[Op]:
 
 def frame_to_group(group: str, frame: str) -> list[Op]:
     """A server frame (``presence``) to ``group``'s members, written to them as it is: never kept."""
-    return _to_layer_groups("grp", [group], [group_layer_group(group)], (frame, None), frame=True)
+    return _to_layer_groups("grp", [group], group_layer_group, (frame, None), frame=True)
 
 
 #: Each send's plan by name (the HTTP API batches them).

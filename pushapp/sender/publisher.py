@@ -42,7 +42,8 @@ _publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     """A lock held by the parent's sender thread at fork would stay held forever in the child."""
     for publisher in list(_publishers):
-        publisher._cond = threading.Condition()
+        publisher._lock = threading.Lock()
+        publisher._cond = threading.Condition(publisher._lock)
         publisher._owner = 0
         publisher._idle = False
 
@@ -77,13 +78,15 @@ class DirectPublisher:
 
     def __init__(self, layer: Any, config: dict[str, Any]) -> None:
         self.serialize = layer.serialize
-        self.prefix = str(config.get("prefix", "asgi"))
-        self.key_prefix = key_prefix(self.prefix)
-        self.shard_of = _consistent_hash
+        prefix = str(config.get("prefix", "asgi"))
+        self.group_prefix = prefix + "__group__"
+        self.key_prefix = key_prefix(prefix)
         hosts = layer_hosts(config)
         self.clients = [sync_client(address, options, retries=0) for address, options in hosts]
         self.async_clients = LoopClients(hosts, retries=0)
-        self._cond = threading.Condition()
+        # A plain lock under the condition: entering it is a C call, not Condition.__enter__'s Python one.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._queue: deque[tuple[int, str | None, Any]] = (
             deque()
         )  # (shard, channel, data) or (shard, None, script args)
@@ -99,9 +102,9 @@ class DirectPublisher:
 
     def _channel(self, op: Op) -> tuple[int, str]:
         """The shard and the pub/sub channel ``op`` is published on, as channels-redis picks them."""
-        channel = op.name if op.method == "send" else f"{self.prefix}__group__{op.name}"
+        channel = op.name if op.method == "send" else self.group_prefix + op.name
         shards = len(self.clients)
-        return (self.shard_of(channel, shards) if shards > 1 else 0), channel
+        return (_consistent_hash(channel, shards) if shards > 1 else 0), channel
 
     def atomic(self, op: Op, limits: Limits) -> tuple[int, list[Any]] | None:
         """The shard and the history script's arguments that store ``op``'s push (``limits``: its own) and
@@ -131,7 +134,7 @@ class DirectPublisher:
                 return False
         if self._down is not None:
             self._check_back(items[0][0] if items else 0)
-        with self._cond:
+        with self._lock:
             if not self._owner:  # never started, or this is a fork's child (reset at fork)
                 self._start()
             while len(self._queue) >= self.MAX_PENDING:
