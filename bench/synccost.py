@@ -8,7 +8,9 @@ JSON line. The three contexts are where sync Django code pushes from:
 - ``worker``: a Celery-style worker loop on the main thread: decode a task message, look the task up,
   run it.
 
-The time of the first ``calls`` pushes after one warm-up call is reported per call; the process then keeps
+The time of the first ``calls`` pushes after one warm-up call is reported per call, in wall-clock time and
+in the calling thread's own CPU time (``us_cpu_per_call``: the push alone, without the sender thread that
+shares the GIL with it, nor what else runs on a shared machine); the process then keeps
 going to ``connection_calls`` and counts its Redis connections (``CLIENT LIST`` entries carrying this
 process's client name, see bench/settings_common.py) before the first push, after it, and at the end.
 """
@@ -29,6 +31,9 @@ from bench.senders import SYSTEMS, sender_for
 
 MODES = ("thread", "wsgi", "worker")
 FLOOR = "floor"  # not a push: one blocking PUBLISH round trip with plain redis-py, for reference
+ALONE = "alone"  # pushapp's sync send by itself: its sender thread kept waiting (see alone_mode)
+#: Sends per paused round of ``alone``: below the publisher's queue bound (DirectPublisher.MAX_PENDING).
+ROUND = 5000
 UIDS = 1000
 TEXT = message(-1, 0, 0.0)  # run -1: no client counts it
 
@@ -51,16 +56,17 @@ def measure(push: Callable[[int], float], calls: int, connection_calls: int) -> 
     push(0)
     after_first = redis_connections()
     spent = 0.0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for i in range(1, calls + 1):
         spent += push(i)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
     for i in range(calls + 1, connection_calls):
         push(i)
     return {
         "calls": calls,
         "us_per_call": round(spent / calls * 1e6, 2),
         "us_per_iteration": round(elapsed / calls * 1e6, 2),
+        "us_cpu_per_call": round(cpu / calls * 1e6, 2),
         "connection_calls": max(connection_calls, calls + 1),
         "redis_connections_before": before,
         "redis_connections_after_first_call": after_first,
@@ -141,8 +147,48 @@ def floor_mode(system: str, calls: int, connection_calls: int) -> dict[str, Any]
     return {"calls": calls, "us_per_call": round(elapsed / calls * 1e6, 2)}
 
 
+def alone_mode(system: str, calls: int, connection_calls: int) -> dict[str, Any]:
+    """What the calling code pays for one sync ``send_to_uid(uid, "x")`` when nothing else runs in the
+    process: pushapp's own cost, with the smallest payload. Redis holds writes (``CLIENT PAUSE … WRITE``)
+    during each round of :data:`ROUND` calls, so pushapp's sender thread waits in its first write instead
+    of sharing the GIL with the caller; the sends are written after each round. The median round is
+    reported, the machine being shared, and the best. pushapp only (the baseline's call waits for Redis,
+    which is paused)."""
+    import redis
+
+    if system != "pushapp":
+        raise SystemExit("the alone mode measures pushapp's queued sync send only")
+    from pushapp import gateway
+
+    to_uid = sender_for(system).to_uid
+    client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    to_uid("0", "x")
+    gateway.flush()
+    rounds = []
+    try:
+        for start in range(0, calls, ROUND):
+            client.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+            try:
+                count = min(ROUND, calls - start)
+                started = time.perf_counter()
+                for i in range(start, start + count):
+                    to_uid(str(i % UIDS), "x")
+                rounds.append((time.perf_counter() - started) / count)
+            finally:
+                client.execute_command("CLIENT", "UNPAUSE")
+            gateway.flush(timeout=30)
+    finally:
+        client.close()
+    rounds.sort()
+    return {
+        "calls": calls,
+        "us_per_call": round(rounds[len(rounds) // 2] * 1e6, 2),
+        "us_per_call_best_round": round(rounds[0] * 1e6, 2),
+    }
+
+
 def main() -> int:
-    modes = (*MODES, FLOOR)
+    modes = (*MODES, FLOOR, ALONE)
     if len(sys.argv) != 5 or sys.argv[1] not in SYSTEMS or sys.argv[2] not in modes:
         print(f"usage: python -m bench.synccost {'|'.join(SYSTEMS)} {'|'.join(modes)} CALLS CONNECTION_CALLS")
         return 2
@@ -151,7 +197,14 @@ def main() -> int:
     import django
 
     django.setup()
-    run = {"thread": thread_mode, "wsgi": wsgi_mode, "worker": worker_mode, FLOOR: floor_mode}[mode]
+    runs = {
+        "thread": thread_mode,
+        "wsgi": wsgi_mode,
+        "worker": worker_mode,
+        FLOOR: floor_mode,
+        ALONE: alone_mode,
+    }
+    run = runs[mode]
     result = {"system": system, "mode": mode, **run(system, calls, connection_calls)}
     print(json.dumps(result), flush=True)
     return 0

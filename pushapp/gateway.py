@@ -11,30 +11,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ParamSpec
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from . import history
 from .exceptions import NestingTooDeep
-from .history import ALL_STREAM, group_stream, layer_group_of, uid_stream
-from .protocol import wire
-from .protocol.frames import MAX_JSON_DEPTH, Payload, dumps, encode_payload, too_deep
-from .protocol.names import (
-    ALL_GROUP,
-    group_layer_group,
-    hub_channel,
-    node_of,
-    normalize_uid,
-    one_or_many,
-    uid_layer_group,
-    validate_client_id,
-    validate_client_ids,
-    validate_group,
-)
-from .protocol.wire import Op
+from .protocol.frames import MAX_JSON_DEPTH, dumps, encode_payload, too_deep
+from .protocol.names import normalize_uid, validate_client_id, validate_group
 from .queries import (  # the query API is part of the one surface GatewayClient users know
     aare_uids_online,
     aget_all_client_count,
@@ -83,56 +68,15 @@ from .queries import (  # the query API is part of the one surface GatewayClient
 )
 from .runtime.layer import get_layer
 from .runtime.twins import name_twins, refuse_running_loop, sync_twin
-from .sender import capture
+from .sender import capture, plans
+from .sender.ops import Op
+from .sender.plans import SPREAD_LIMIT
 from .sender.publish import apublish, flush, publish
 from .sender.rpc import get_caller
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _to_hubs(client_ids: list[str], payload: Payload) -> list[Op]:
-    """Route by client id: its first half names the hub that holds it, so no lookup is needed."""
-    by_node: dict[str, list[str]] = {}
-    for client_id in client_ids:
-        by_node.setdefault(node_of(client_id), []).append(client_id)
-    return [("send", hub_channel(node), wire.push("cid", ids, payload)) for node, ids in by_node.items()]
-
-
-#: A send to more uids or groups than this goes as one message to every server process, instead of one
-#: per uid or group: linear in the names either way, never one message per name carrying every name.
-SPREAD_LIMIT = 16
-
-
-def _to_layer_groups(
-    kind: wire.Kind, keys: list[str], names: list[str], payload: Payload, exclude: list[str] | None = None
-) -> list[Op]:
-    if not keys:
-        return []
-    if len(keys) > SPREAD_LIMIT:
-        return [("group_send", ALL_GROUP, wire.push(kind, keys, payload, exclude))]
-    if kind == "uid":  # a connection has one uid: no copy can reach it twice
-        return [
-            ("group_send", name, wire.push(kind, [key], payload))
-            for key, name in zip(keys, names, strict=True)
-        ]
-    message = wire.push(kind, keys, payload, exclude)
-    return [("group_send", name, message) for name in _unique(names)]
-
-
-def _to_streams(
-    kind: wire.Kind, keys: list[str], streams: list[str], payload: Payload, exclude: list[str] | None
-) -> list[Op]:
-    """One stored push per stream with history: each has its own offsets (docs/recovery.md)."""
-    return [
-        ("history", layer_group_of(stream), wire.push(kind, [key], payload, exclude, stream))
-        for key, stream in zip(keys, streams, strict=True)
-    ]
 
 
 async def _control(op: str, client_id: object, arg: Any = None) -> Any:
@@ -157,54 +101,7 @@ def _session(value: object) -> dict[str, Any]:
 
 
 # -- sends ---------------------------------------------------------------------------------------------
-
-
-def _send_to_all(
-    data: Any, client_ids: Iterable[str] | None = None, exclude: Iterable[str] | None = None
-) -> list[Op]:
-    """Send ``data`` to every connection, or only to ``client_ids``, minus ``exclude``."""
-    payload = encode_payload(data)
-    skip = validate_client_ids(exclude) if exclude is not None else []
-    if client_ids is None:
-        stream = ALL_STREAM if history.config().for_all() and payload[0] is not None else None
-        return [
-            ("history" if stream else "group_send", ALL_GROUP, wire.push("all", None, payload, skip, stream))
-        ]
-    excluded = set(skip)
-    return _to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
-
-
-def _send_to_client(client_id: str, data: Any) -> list[Op]:
-    """Send ``data`` to one connection; an offline client silently gets nothing."""
-    return _to_hubs([validate_client_id(client_id)], encode_payload(data))
-
-
-def _send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
-    """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
-    uids = [normalize_uid(uid)] if type(uid) is str else _unique(normalize_uid(u) for u in one_or_many(uid))
-    payload = encode_payload(data)
-    if history.config().for_uid() and payload[0] is not None:  # bytes are never kept
-        return _to_streams("uid", uids, [uid_stream(u) for u in uids], payload, None)
-    return _to_layer_groups("uid", uids, [uid_layer_group(u) for u in uids], payload)
-
-
-def _send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> list[Op]:
-    """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy
-    (one per stream, for groups with history)."""
-    groups = _unique(validate_group(g) for g in one_or_many(group))
-    skip = validate_client_ids(exclude) if exclude is not None else None
-    payload = encode_payload(data)
-    config = history.config()
-    kept = [g for g in groups if config.for_group(g)] if payload[0] is not None else []
-    plain = [g for g in groups if not config.for_group(g)] if kept else groups
-    ops = _to_streams("grp", kept, [group_stream(g) for g in kept], payload, skip)
-    return ops + _to_layer_groups("grp", plain, [group_layer_group(g) for g in plain], payload, skip)
-
-
-def _ungroup(group: str) -> list[Op]:
-    """Empty ``group`` in every server process."""
-    name = validate_group(group)
-    return [("group_send", group_layer_group(name), wire.ungroup(name))]
+# Their plans (validation, encoding, routing) are in pushapp.sender.plans; here they get their twins.
 
 
 def _on_commit(ops: list[Op], using: str | None) -> None:
@@ -239,23 +136,16 @@ def _send_twins(
         else:
             publish(ops)
 
-    return name_twins(plan, afunc, func)
+    afunc, func = name_twins(plan, afunc, func)
+    afunc.__module__ = func.__module__ = __name__  # the public face: where help() and pickle look
+    return afunc, func
 
 
-asend_to_all, send_to_all = _send_twins(_send_to_all)
-asend_to_client, send_to_client = _send_twins(_send_to_client)
-asend_to_uid, send_to_uid = _send_twins(_send_to_uid)
-asend_to_group, send_to_group = _send_twins(_send_to_group)
-aungroup, ungroup = _send_twins(_ungroup)
-
-#: Each send's plan by name: validation, encoding and routing, without sending (the HTTP API batches them).
-SEND_PLANS: dict[str, Callable[..., list[Op]]] = {
-    "send_to_all": _send_to_all,
-    "send_to_client": _send_to_client,
-    "send_to_uid": _send_to_uid,
-    "send_to_group": _send_to_group,
-    "ungroup": _ungroup,
-}
+asend_to_all, send_to_all = _send_twins(plans.send_to_all)
+asend_to_client, send_to_client = _send_twins(plans.send_to_client)
+asend_to_uid, send_to_uid = _send_twins(plans.send_to_uid)
+asend_to_group, send_to_group = _send_twins(plans.send_to_group)
+aungroup, ungroup = _send_twins(plans.ungroup)
 
 
 # -- per-connection operations -----------------------------------------------------------------------
@@ -319,6 +209,7 @@ update_session = sync_twin(aupdate_session, before=flush)
 get_session = sync_twin(aget_session, before=flush)
 
 __all__ = [
+    "SPREAD_LIMIT",
     "aare_uids_online",
     "abind_uid",
     "aclose_client",

@@ -25,7 +25,8 @@ from .conf import push_settings
 from .gatewayclient import Gateway
 from .protocol.frames import loads
 from .protocol.names import normalize_uid, validate_client_id, validate_group
-from .protocol.wire import Op
+from .sender.ops import Op
+from .sender.plans import SEND_PLANS
 from .sender.publish import publish
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ OPERATIONS = (
 
 #: Every method by its Python name: the sync gateway function.
 METHODS: dict[str, Callable[..., Any]] = {
-    name: getattr(gateway, name) for name in [*gateway.SEND_PLANS, *OPERATIONS, *queries.PLANS]
+    name: getattr(gateway, name) for name in [*SEND_PLANS, *OPERATIONS, *queries.PLANS]
 }
 
 #: GatewayClient's camelCase names → the Python names.
@@ -142,8 +143,8 @@ class Command:
         self.ops: list[Op] | None = None
         try:
             bound = inspect.signature(METHODS[name]).bind(**self.params)
-            if name in gateway.SEND_PLANS:
-                self.ops = gateway.SEND_PLANS[name](**self.params)
+            if name in SEND_PLANS:
+                self.ops = SEND_PLANS[name](**self.params)
             elif name in queries.PLANS:
                 queries.PLANS[name](**self.params)
             else:

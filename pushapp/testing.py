@@ -24,6 +24,7 @@ from .protocol import wire
 from .protocol.frames import dumps
 from .protocol.names import normalize_uid, validate_group
 from .sender import capture
+from .sender.ops import Op
 
 if TYPE_CHECKING:
     from channels.testing import WebsocketCommunicator
@@ -101,11 +102,12 @@ class Pushes:
 
     # -- the recorder side (pushapp.sender.capture) ----------------------------------------------------
 
-    def record_sends(self, ops: list[wire.Op]) -> None:
+    def record_sends(self, ops: list[Op]) -> None:
         """One call's layer operations → one :class:`Sent` (a send to several uids is one call)."""
         sent: Sent | None = None
         operations: list[Operation] = []
-        for _, _, message in ops:
+        for op in ops:
+            message = op.message
             if message["type"] == wire.UNGROUP:
                 operations.append(Operation("ungroup", None, message["g"]))
             elif message["type"] == wire.PUSH and not message.get("f"):  # not pushapp's presence frames

@@ -9,7 +9,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from pushapp import gateway
+from pushapp.sender import plans
 from pushapp.tokens import issue_token
 from tests.conftest import ClusterFactory
 from tests.support.rawws import Handshake, RawSocket
@@ -142,5 +142,5 @@ def test_a_control_call_to_a_server_that_is_gone_answers_at_once(cluster: Cluste
 
 def test_a_send_to_many_uids_is_linear_in_the_names() -> None:
     for count in (10, 10_000):
-        ops = gateway._send_to_uid([str(n) for n in range(count)], "x")
-        assert sum(len(message.get("to", ())) for _, _, message in ops) == count
+        ops = plans.send_to_uid([str(n) for n in range(count)], "x")
+        assert sum(len(op.message.get("to", ())) for op in ops) == count

@@ -101,10 +101,14 @@ async def nothing() -> None:
     pass
 
 
+async def no_frames(group: str, frame: str) -> None:
+    raise AssertionError("a presence frame without a group that asked for frames")
+
+
 async def test_a_writer_resync_fires_only_what_changed(backend: RedisBackend) -> None:
     node = new_node_id()
     registry = Registry()
-    writer = RedisWriter(backend, node, registry, lambda: ["host", "h"], nothing)
+    writer = RedisWriter(backend, node, registry, lambda: ["host", "h"], nothing, no_frames)
     recorded = Recorded()
     writer.emitter = recorded  # type: ignore[assignment]
     await writer.start()

@@ -1,19 +1,14 @@
-"""What a history backend does: append a push to a stream (and publish it), and read a stream back."""
+"""What a history backend does: store a push in its stream, and read streams back. A store never sends:
+the sender's carrier sends what it stored (or, on Redis, runs the store's script that does both at once).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..protocol.frames import Payload
-
-
-class Sender(Protocol):
-    """What a history backend sends through: the channel layer, or a wrapper that retries its sends.
-    ``serialize`` is the pub/sub layer's, where there is one."""
-
-    async def group_send(self, group: str, message: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,9 +73,9 @@ class History:
     def from_settings(cls, layer_options: dict[str, Any]) -> History:
         return cls()
 
-    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
-        """Store the push ``message`` (a ``pushapp.push`` with ``s``) in its stream and group_send it to
-        ``group`` with the stream's new offset and epoch (``o``, ``e``)."""
+    async def astore(self, message: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
+        """Store the push ``message`` (a ``pushapp.push`` with ``s``) in its stream; return it as the stream's
+        clients must get it: with the stream's new offset and epoch (``o``, ``e``)."""
         raise NotImplementedError
 
     async def aread(self, asks: list[Ask]) -> dict[str, Read]:

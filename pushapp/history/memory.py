@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..protocol.wire import payload_of
-from .base import Ask, Entry, History, Limits, Position, Read, Sender
+from .base import Ask, Entry, History, Limits, Position, Read
 
 
 class _Stream:
@@ -36,12 +36,12 @@ class MemoryHistory(History):
         found.touched = now
         return found
 
-    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
+    async def astore(self, message: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
         stream = self._stream(message["s"], limits.size, limits.ttl)
         stream.offset += 1
         entry = Entry(stream.offset, payload_of(message), tuple(message.get("x", ())))  # type: ignore[arg-type]
         stream.entries.append((time.monotonic(), entry))
-        await layer.group_send(group, {**message, "o": stream.offset, "e": stream.epoch})
+        return {**message, "o": stream.offset, "e": stream.epoch}
 
     async def aread(self, asks: list[Ask]) -> dict[str, Read]:
         result = {}

@@ -1,10 +1,12 @@
 """History in Redis, on the shard of each stream's layer group, through one Lua script (history.lua).
 
-On the pub/sub layer a push is stored and published in one script call, so no client can see a push that
-recovery would not find, or the other way round: the message is serialized here with two markers, which
-the script replaces with the stream's new offset and epoch before its ``PUBLISH``. When that is not
-possible (the core layer, or an encrypted pub/sub layer) the push is stored first and then sent through
-the layer; the receiving hubs put any push that arrives out of order back in order from the history.
+The store stores; the sender carries. On the pub/sub layer the carrier stores and publishes a push in one
+call of this store's script, so no client can see a push that recovery would not find, or the other way
+round: it serializes the message with two markers (:func:`marked`), which the script replaces with the
+stream's new offset and epoch before its ``PUBLISH``; this module gives it the arguments
+(:func:`append_args`). When that is not possible (the core layer, or an encrypted pub/sub layer) the push
+is stored (:meth:`RedisHistory.astore`) and then sent through the layer; the receiving hubs put any push
+that arrives out of order back in order from the history.
 """
 
 from __future__ import annotations
@@ -12,20 +14,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
-import threading
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any
 
-import redis
-import redis.asyncio as aredis
-from channels_redis.utils import _consistent_hash, decode_hosts
+from channels_redis.utils import _consistent_hash
 
 from ..protocol.wire import payload_of
-from ..runtime.layer import layer_kind
-from ..runtime.redis import async_client, sync_client
+from ..runtime.redis import LoopClients, layer_hosts
 from . import layer_group_of
-from .base import Ask, History, Limits, Position, Read, Sender, decode_entry, encode_entry
+from .base import Ask, History, Limits, Position, Read, decode_entry, encode_entry
 
 SCRIPT = files(__package__).joinpath("history.lua").read_text(encoding="utf-8")
 
@@ -37,17 +35,37 @@ OFFSET_MARKER = b"\xcf" + _OFFSET.to_bytes(8, "big")
 EPOCH_MARKER = b"\xb0" + _EPOCH.encode("ascii")
 
 
+def key_prefix(layer_prefix: str) -> str:
+    """Where the history keys live: under the channel layer's prefix."""
+    return layer_prefix + ":pushapp:"
+
+
+def marked(message: Mapping[str, Any], serialize: Callable[[Any], bytes]) -> bytes | None:
+    """``message`` serialized by the pub/sub layer with the markers for its offset and epoch, for the script
+    to splice; None when the serialized form hides them (an encrypted layer)."""
+    data = serialize({**message, "o": _OFFSET, "e": _EPOCH})
+    return data if data.count(OFFSET_MARKER) == 1 and data.count(EPOCH_MARKER) == 1 else None
+
+
+def append_args(
+    prefix: str, message: Mapping[str, Any], limits: Limits, publish: tuple[str, bytes] | None = None
+) -> list[Any]:
+    """The script's arguments that store ``message`` under the key prefix ``prefix``; with ``publish`` (a
+    channel and the message as :func:`marked` serialized it), that also ``PUBLISH`` it there, in the same
+    call. The script answers the stream's new offset and epoch."""
+    entry = encode_entry(payload_of(message), message.get("x"))  # type: ignore[arg-type]
+    args: list[Any] = ["append", prefix, message["s"], limits.size, int(limits.ttl) or 1]
+    args += [secrets.token_hex(8), entry]
+    if publish is None:
+        return [*args, ""]
+    return [*args, *publish, OFFSET_MARKER, EPOCH_MARKER]
+
+
 class RedisHistory(History):
     def __init__(self, config: dict[str, Any]) -> None:
         self.prefix = str(config.get("prefix", "asgi"))
-        self.key_prefix = self.prefix + ":pushapp:"
-        self.hosts = []
-        for host in decode_hosts(config.get("hosts")):
-            options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-            self.hosts.append((host["address"], options))
-        self._lock = threading.Lock()
-        self._sync: list[redis.Redis] = []
-        self._async: dict[asyncio.AbstractEventLoop, list[aredis.Redis]] = {}
+        self.key_prefix = key_prefix(self.prefix)
+        self.clients = LoopClients(layer_hosts(config))
 
     @classmethod
     def from_settings(cls, layer_options: dict[str, Any]) -> RedisHistory:
@@ -60,47 +78,16 @@ class RedisHistory(History):
         return f"{self.prefix}__group__{group}"
 
     def shard_of(self, group: str) -> int:
-        return int(_consistent_hash(self.group_channel(group), len(self.hosts)))
+        return int(_consistent_hash(self.group_channel(group), len(self.clients.hosts)))
 
-    def sync_clients(self) -> list[redis.Redis]:
-        with self._lock:
-            if not self._sync:
-                self._sync = [sync_client(url, options) for url, options in self.hosts]
-                self._sync_scripts = [client.register_script(SCRIPT) for client in self._sync]
-            return self._sync
+    # -- storing ------------------------------------------------------------------------------------
 
-    def _async_clients(self) -> list[aredis.Redis]:
-        loop = asyncio.get_running_loop()
-        clients = self._async.get(loop)
-        if clients is None:
-            for stale in [lp for lp in self._async if lp.is_closed()]:
-                del self._async[stale]
-            clients = self._async[loop] = [async_client(u, o) for u, o in self.hosts]
-        return clients
-
-    # -- appending ----------------------------------------------------------------------------------
-
-    def append_args(
-        self, group: str, message: Mapping[str, Any], limits: Limits, serialize: Callable[[Any], bytes] | None
-    ) -> list[Any]:
-        """The script's arguments for storing ``message``; with ``serialize`` (the pub/sub layer's), also for
-        publishing it to ``group``, unless the serialized form hides the markers (encryption)."""
-        entry = encode_entry(payload_of(message), message.get("x"))  # type: ignore[arg-type]
-        args: list[Any] = ["append", self.key_prefix, message["s"], limits.size, int(limits.ttl) or 1]
-        args += [secrets.token_hex(8), entry]
-        if serialize is not None:
-            data = serialize({**message, "o": _OFFSET, "e": _EPOCH})
-            if data.count(OFFSET_MARKER) == 1 and data.count(EPOCH_MARKER) == 1:
-                return [*args, self.group_channel(group), data, OFFSET_MARKER, EPOCH_MARKER]
-        return [*args, ""]
-
-    async def apublish(self, layer: Sender, group: str, message: Mapping[str, Any], limits: Limits) -> None:
-        serialize = getattr(layer, "serialize", None) if layer_kind() == "pubsub" else None
-        args = self.append_args(group, message, limits, serialize)
-        client = self._async_clients()[self.shard_of(group)]
-        offset, epoch = await client.register_script(SCRIPT)(args=args)
-        if args[7] == "":  # stored only: send it through the layer now
-            await layer.group_send(group, {**message, "o": int(offset), "e": _text(epoch)})
+    async def astore(self, message: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
+        client = self.clients.get()[self.shard_of(layer_group_of(message["s"]))]
+        offset, epoch = await client.register_script(SCRIPT)(
+            args=append_args(self.key_prefix, message, limits)
+        )
+        return {**message, "o": int(offset), "e": _text(epoch)}
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -117,7 +104,7 @@ class RedisHistory(History):
         by_shard: dict[int, list[Ask]] = {}
         for ask in asks:
             by_shard.setdefault(self.shard_of(layer_group_of(ask.stream)), []).append(ask)
-        clients = self._async_clients()
+        clients = self.clients.get()
 
         async def one(shard: int, part: list[Ask]) -> list[tuple[Ask, Any]]:
             script = clients[shard].register_script(SCRIPT)

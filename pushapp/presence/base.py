@@ -1,5 +1,6 @@
 """What a presence backend provides: typed reads (each with an ``a``-prefixed async twin) and a writer
-per hub. The writer is given what it needs from the hub, so presence never imports the hub."""
+per hub. The writer is given what it needs from the hub, so presence never imports the hub (nor the
+sender above it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from ..runtime.registry import Connection, Registry
 InfoPairs = Callable[[], list[str]]
 #: What a writer awaits when it finds Redis lost its data: the hub rejoins its layer groups.
 OnLost = Callable[[], Awaitable[None]]
+#: How a writer pushes a presence frame to a group's members, ``emit(group, frame)``: through the sender's
+#: plans and carrier, as every push goes (:func:`pushapp.sender.publish.apublish_frame`).
+EmitFrame = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,9 @@ class Backend:
         """The backend for these settings; ``layer_options`` is the channel layer's ``CONFIG``."""
         return cls()
 
-    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> Writer:
+    def writer(
+        self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost, emit: EmitFrame
+    ) -> Writer:
         return Writer()
 
     def is_online(self, client_id: str) -> bool:

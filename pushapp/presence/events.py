@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from ..conf import push_settings
-from ..protocol import wire
 from ..protocol.frames import dumps
-from ..protocol.names import group_layer_group
 from ..runtime.registry import Connection
-from ..sender.publish import apublish
 from ..signals import dispatch, group_member_joined, group_member_left, uid_offline, uid_online
+from .base import EmitFrame
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +144,7 @@ def wants_frames(group: str) -> bool:
     return any(fnmatchcase(group, pattern) for pattern in push_settings.PRESENCE_FRAMES)
 
 
-async def fire(event: Event) -> None:
+async def fire(event: Event, emit: EmitFrame) -> None:
     """The signal of one event (sender None) and, for an opted-in group, its frame to the members."""
     if event.group is None:
         await dispatch(uid_online if event.kind == "online" else uid_offline, None, uid=event.uid)
@@ -154,14 +152,15 @@ async def fire(event: Event) -> None:
     signal = group_member_joined if event.kind == "join" else group_member_left
     await dispatch(signal, None, uid=event.uid, group=event.group)
     if wants_frames(event.group):
-        message = wire.push("grp", [event.group], (presence_frame(event), None), frame=True)
-        await apublish([("group_send", group_layer_group(event.group), message)])
+        await emit(event.group, presence_frame(event))
 
 
 class Emitter:
-    """Fires a writer's events in order, in a task of its own: receivers never hold up presence writes."""
+    """Fires a writer's events in order, in a task of its own: receivers never hold up presence writes.
+    Frames go out through ``emit``, the sender's, which the hub handed the writer."""
 
-    def __init__(self) -> None:
+    def __init__(self, emit: EmitFrame) -> None:
+        self._emit_frame = emit
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -175,7 +174,7 @@ class Emitter:
         while True:
             event = await self._queue.get()
             try:
-                await fire(event)
+                await fire(event, self._emit_frame)
             except Exception:
                 logger.exception("pushapp: a receiver of the presence event %r failed", event)
             finally:

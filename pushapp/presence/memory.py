@@ -18,7 +18,7 @@ from ..runtime.loops import LocalNode, local_nodes
 from ..runtime.registry import Connection, Registry
 from ..runtime.twins import target_loop
 from . import events
-from .base import Backend, InfoPairs, NodeInfo, OnLost, Writer
+from .base import Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -117,10 +117,10 @@ def _reader(read: Callable[..., R]) -> tuple[Callable[..., R], Callable[..., Any
 class MemoryWriter(Writer):
     """Writes nothing (reads look at the registries) but counts, for the presence events."""
 
-    def __init__(self, counts: events.Counts, node_id: str) -> None:
+    def __init__(self, counts: events.Counts, node_id: str, emit: EmitFrame) -> None:
         self.counts = counts
         self.node = node_id
-        self.emitter = events.Emitter()
+        self.emitter = events.Emitter(emit)
 
     def _count(self, deltas: list[str]) -> None:
         self.emitter.emit(self.counts.apply(self.node, deltas))
@@ -152,8 +152,10 @@ class MemoryBackend(Backend):
     def __init__(self) -> None:
         self.counts = events.Counts()
 
-    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> Writer:
-        return MemoryWriter(self.counts, node_id)
+    def writer(
+        self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost, emit: EmitFrame
+    ) -> Writer:
+        return MemoryWriter(self.counts, node_id, emit)
 
     is_online, ais_online = _reader(_is_online)
     uid_of, auid_of = _reader(_uid_of)

@@ -25,7 +25,7 @@ from ..protocol.frames import dumps
 from ..runtime.redis import async_client, sync_client
 from ..runtime.registry import Connection, Registry
 from . import events
-from .base import Backend, InfoPairs, NodeInfo, OnLost, Writer
+from .base import Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,10 @@ class RedisBackend(Backend):
         script = self.async_client().register_script(SCRIPT)
         return _decode(await script(args=self._args(name, args)))
 
-    def writer(self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost) -> RedisWriter:
-        return RedisWriter(self, node_id, registry, info, on_lost)
+    def writer(
+        self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost, emit: EmitFrame
+    ) -> RedisWriter:
+        return RedisWriter(self, node_id, registry, info, on_lost, emit)
 
     def is_online(self, client_id: str) -> bool:
         return bool(self._call("is_online", client_id))
@@ -226,7 +228,13 @@ class RedisWriter(Writer):
     """Queues a hub's presence writes and sends them in pipelined batches; keeps the heartbeat."""
 
     def __init__(
-        self, backend: RedisBackend, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost
+        self,
+        backend: RedisBackend,
+        node_id: str,
+        registry: Registry,
+        info: InfoPairs,
+        on_lost: OnLost,
+        emit: EmitFrame,
     ) -> None:
         self.backend = backend
         self.node = node_id
@@ -235,7 +243,7 @@ class RedisWriter(Writer):
         self.on_lost = on_lost
         self._queue: list[tuple[Any, ...]] = []
         self._deltas: list[str] = []  # presence-event deltas, counted by the script with the batch
-        self.emitter = events.Emitter()
+        self.emitter = events.Emitter(emit)
         self._waiters: list[tuple[asyncio.Future[None], bool]] = []  # and whether it is strict
         self._wake = asyncio.Event()
         self._resync = True  # the first batch registers the node

@@ -24,7 +24,6 @@ Keys are one letter because every push carries them through Redis. The legend:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 from .frames import Payload
@@ -39,10 +38,6 @@ REPORT = "pushapp.report"
 REVOKE = "pushapp.revoke"
 
 Kind = Literal["cid", "uid", "grp", "all"]
-
-#: One layer operation of a send: ``("send", channel, message)``, ``("group_send", group, message)`` or
-#: ``("history", group, message)``: a group_send of a push on a stream with history, stored first.
-Op = tuple[str, str, Mapping[str, Any]]
 
 
 class Push(TypedDict):

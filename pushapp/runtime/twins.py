@@ -118,8 +118,8 @@ def plan_twins(
 
 
 def name_twins(plan: Callable[..., Any], afunc: A, func: S) -> tuple[A, S]:
-    """Give ``afunc`` and ``func`` the names of ``plan``'s twins (``_name``: ``aname`` and ``name``) and
-    its docstring."""
+    """Give ``afunc`` and ``func`` the names of ``plan``'s twins (``name`` or ``_name``: ``aname`` and
+    ``name``) and its docstring."""
     name = plan.__name__.lstrip("_")
     for wrapper, wrapper_name in ((afunc, "a" + name), (func, name)):
         functools.update_wrapper(wrapper, plan)

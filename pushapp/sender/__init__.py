@@ -1,1 +1,2 @@
-"""How any process pushes: operations, the carriers that take them to the layer, requests to hubs."""
+"""How any process pushes: the plans of sends and their ops, the one carrier that takes them to the layer
+(and its one retry policy), requests to hubs."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from ..protocol.wire import Op
+from .ops import Op
 
 
 class Recorder(Protocol):

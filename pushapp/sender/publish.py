@@ -1,6 +1,17 @@
-"""Carrying a send's layer operations: awaited through the channel layer or, for sync callers on the
-channels-redis pub/sub layer, handed to :mod:`pushapp.sender.publisher`, which publishes straight to Redis.
-Every other layer goes through its own API on the twins' loop.
+"""The carrier: how a send's ops reach the channel layer. Every push goes through here — the gateway's,
+the HTTP API's, presence frames and the hubs' live reports — and this is the one place that decides how
+an op is carried (:func:`_carry_one`), by what its plan put in it:
+
+- an op without ``limits``: the layer's ``send`` or ``group_send``;
+- an op with ``limits`` on the pub/sub layer: one call of the history's script, which stores the push and
+  publishes it at once (:meth:`~pushapp.sender.publisher.DirectPublisher.atomic`);
+- an op with ``limits`` elsewhere (the core or in-memory layer, an encrypted pub/sub layer): stored by the
+  history backend, then sent like the rest, with the offset and epoch the store gave it.
+
+Every write is retried by the one policy of :mod:`pushapp.sender.retry`. Sync callers on the pub/sub layer
+do not hop to an event loop: their ops are queued for :mod:`pushapp.sender.publisher`'s sender thread,
+unless one of them must be stored before it can be sent; every other layer runs the async carrier on the
+twins' loop.
 """
 
 from __future__ import annotations
@@ -9,17 +20,17 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from channels.exceptions import ChannelFull
 
 from .. import history
-from ..protocol.wire import Op
 from ..runtime import telemetry
 from ..runtime.layer import ChannelLayer, get_layer, layer_kind, layer_options, warn_if_unreachable
 from ..runtime.twins import target_loop
-from . import capture
+from . import capture, plans
+from .ops import Op
+from .retry import aretry
 
 if TYPE_CHECKING:
     from .publisher import DirectPublisher
@@ -27,48 +38,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-#: Attempts of one layer operation that failed on a dropped connection (Redis restarted, a stale pooled
-#: connection): the layer reconnects, so the second one usually goes through. Then the error is raised.
-ATTEMPTS = 3
-
-
-def _transient(err: Exception) -> bool:
-    """A lost connection, in redis-py's terms or Python's (without importing redis: it is optional)."""
-    return isinstance(err, (ConnectionError, TimeoutError)) or type(err).__name__ in (
-        "ConnectionError",
-        "TimeoutError",
-    )
-
-
-async def _retrying(call: Callable[[], Awaitable[None]]) -> None:
-    for attempt in range(ATTEMPTS):
-        try:
-            return await call()
-        except Exception as err:
-            if attempt == ATTEMPTS - 1 or not _transient(err):
-                raise
-            await asyncio.sleep(0.05 * 2**attempt)
-
-
-class _RetryingLayer:
-    """The layer as the history backend sees it: its sends retried, each on its own, so a push already
-    stored is never stored twice."""
-
-    def __init__(self, layer: ChannelLayer) -> None:
-        self.layer = layer
-        self.serialize = getattr(layer, "serialize", None)
-
-    async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
-        await _retrying(lambda: self.layer.group_send(group, message))
-
-
-async def _publish_one(layer: ChannelLayer, method: str, name: str, message: Mapping[str, Any]) -> None:
-    if method == "history" and (limits := history.config().for_stream(message["s"])) is not None:
-        await history.get_history().apublish(_RetryingLayer(layer), name, message, limits)
-    elif method == "send":
-        await _retrying(lambda: layer.send(name, message))
+async def _send(layer: ChannelLayer, op: Op) -> None:
+    if op.method == "send":
+        await layer.send(op.name, op.message)
     else:
-        await _retrying(lambda: layer.group_send(name, message))
+        await layer.group_send(op.name, op.message)
+
+
+async def _carry_one(layer: ChannelLayer, direct: DirectPublisher | None, op: Op) -> None:
+    if op.limits is None:
+        await aretry(lambda: _send(layer, op))
+    elif direct is not None and (write := direct.atomic(op, op.limits)) is not None:
+        await aretry(lambda: direct.arun(*write))
+    else:  # stored once; only the send is retried
+        stored = op._replace(message=await history.get_history().astore(op.message, op.limits))
+        await aretry(lambda: _send(layer, stored))
 
 
 def _captured(ops: list[Op]) -> bool:
@@ -85,27 +69,34 @@ async def apublish(ops: list[Op]) -> None:
         await _carry(ops)
 
 
+async def apublish_frame(group: str, frame: str) -> None:
+    """Push a server frame to ``group``'s members through its plan and this carrier: what a hub hands its
+    presence writer, for presence frames (presence sits below the sender and cannot import it)."""
+    await apublish(plans.frame_to_group(group, frame))
+
+
 async def _carry(ops: list[Op]) -> None:
     layer = get_layer()
     warn_if_unreachable()
-    for method, name, message in ops:
+    direct = _direct_publisher(layer)
+    for op in ops:
         try:
-            await _publish_one(layer, method, name, message)
+            await _carry_one(layer, direct, op)
         except ChannelFull:
             # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
-            logger.warning("pushapp: dropped a message to %s: nobody is reading it", name)
+            logger.warning("pushapp: dropped a message to %s: nobody is reading it", op.name)
             telemetry.stats.drops["limit"] += 1
 
 
 def publish(ops: list[Op]) -> None:
     if _captured(ops):
         return
-    layer = get_layer()
-    direct = _direct_publisher(layer)
+    direct = _direct_publisher(get_layer())
     if direct is not None:
-        direct.publish(ops)
-    else:
-        asyncio.run_coroutine_threadsafe(_carry(ops), target_loop()).result()
+        if direct.publish(ops):
+            return
+        direct.flush()  # a push it cannot write from here: what is queued goes first, then the loop's turn
+    asyncio.run_coroutine_threadsafe(_carry(ops), target_loop()).result()
 
 
 def flush(timeout: float | None = None) -> None:

@@ -1,13 +1,16 @@
-"""Sync sends on the channels-redis pub/sub layer, published straight to Redis with sync clients.
+"""Sends on the channels-redis pub/sub layer written straight to Redis, with pushapp's own clients.
 
 The pub/sub layer's wire format is two lines — ``PUBLISH <channel> <layer.serialize(message)>``, groups on
 ``<prefix>__group__<group>`` — so a sync caller (a WSGI view, a Celery task) need not hop to an event loop
-thread for every send: sends are queued and written in pipelined batches by one thread.
+thread for every send: sends are queued and written in pipelined batches by one thread. A push with
+history is one call of the history's script, which stores and publishes it at once (:meth:`atomic`): in
+that thread for sync sends, awaited for async ones (:mod:`pushapp.sender.publish` decides which).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -15,14 +18,15 @@ import weakref
 from collections import deque
 from typing import Any
 
-from channels_redis.utils import _consistent_hash, decode_hosts
+from channels_redis.utils import _consistent_hash
 
-from .. import history
 from ..exceptions import PushappError, RedisUnavailable
-from ..history.redis import SCRIPT, RedisHistory
-from ..protocol.wire import Op
+from ..history.base import Limits
+from ..history.redis import SCRIPT, append_args, key_prefix, marked
 from ..runtime import telemetry
-from ..runtime.redis import sync_client
+from ..runtime.redis import LoopClients, layer_hosts, sync_client
+from .ops import Op
+from .retry import retry
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,8 @@ _publishers: weakref.WeakSet[DirectPublisher] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     """A lock held by the parent's sender thread at fork would stay held forever in the child."""
     for publisher in list(_publishers):
-        publisher._cond = threading.Condition()
+        publisher._lock = threading.Lock()
+        publisher._cond = threading.Condition(publisher._lock)
         publisher._owner = 0
         publisher._idle = False
 
@@ -57,13 +62,15 @@ def _flush_at_exit() -> None:
 
 
 class DirectPublisher:
-    """PUBLISH as ``RedisPubSubChannelLayer`` does it, from sync code, on sync connections.
+    """PUBLISH as ``RedisPubSubChannelLayer`` does it, on pushapp's own connections (which do not retry by
+    themselves: :mod:`pushapp.sender.retry` does).
 
     A sync send is serialized in the caller's thread and queued; one sender thread per process writes
     everything queued in one pipelined round trip. The caller does not wait for Redis (GatewayClient does
     not either), so a burst costs far less than a round trip per send, and order is kept. Operations that
     must see earlier sends (joins, binds, closes) wait for the queue first (:meth:`flush`); so does the
-    process at exit. A failed write is logged and counted, and raised by the next :meth:`flush`.
+    process at exit. A write that failed every attempt is logged and counted, and raised by the next
+    :meth:`flush`.
     """
 
     #: Operations that may wait in the queue; a caller beyond it waits for room (bounded memory).
@@ -71,13 +78,15 @@ class DirectPublisher:
 
     def __init__(self, layer: Any, config: dict[str, Any]) -> None:
         self.serialize = layer.serialize
-        self.prefix = str(config.get("prefix", "asgi"))
-        self.shard_of = _consistent_hash
-        self.clients = []
-        for host in decode_hosts(config.get("hosts")):
-            options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-            self.clients.append(sync_client(host["address"], options))
-        self._cond = threading.Condition()
+        prefix = str(config.get("prefix", "asgi"))
+        self.group_prefix = prefix + "__group__"
+        self.key_prefix = key_prefix(prefix)
+        hosts = layer_hosts(config)
+        self.clients = [sync_client(address, options, retries=0) for address, options in hosts]
+        self.async_clients = LoopClients(hosts, retries=0)
+        # A plain lock under the condition: entering it is a C call, not Condition.__enter__'s Python one.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._queue: deque[tuple[int, str | None, Any]] = (
             deque()
         )  # (shard, channel, data) or (shard, None, script args)
@@ -91,22 +100,41 @@ class DirectPublisher:
         self._idle = False  # the sender thread waits for sends: the next one wakes it
         _publishers.add(self)
 
-    def publish(self, ops: list[Op]) -> None:
-        items: list[tuple[int, str | None, Any]] = []
+    def _channel(self, op: Op) -> tuple[int, str]:
+        """The shard and the pub/sub channel ``op`` is published on, as channels-redis picks them."""
+        channel = op.name if op.method == "send" else self.group_prefix + op.name
         shards = len(self.clients)
-        for method, name, message in ops:
-            channel = name if method == "send" else f"{self.prefix}__group__{name}"
-            shard = self.shard_of(channel, shards) if shards > 1 else 0
-            limits = history.config().for_stream(message["s"]) if method == "history" else None
-            if limits is not None:
-                backend = history.get_history()
-                assert isinstance(backend, RedisHistory)
-                items.append((shard, None, backend.append_args(name, message, limits, self.serialize)))
+        return (_consistent_hash(channel, shards) if shards > 1 else 0), channel
+
+    def atomic(self, op: Op, limits: Limits) -> tuple[int, list[Any]] | None:
+        """The shard and the history script's arguments that store ``op``'s push (``limits``: its own) and
+        publish it, in one call; None when the layer's serialized form hides the script's markers
+        (encryption): the push is then stored first and sent after, by the async carrier."""
+        shard, channel = self._channel(op)
+        data = marked(op.message, self.serialize)
+        if data is None:
+            return None
+        return shard, append_args(self.key_prefix, op.message, limits, (channel, data))
+
+    async def arun(self, shard: int, args: list[Any]) -> None:
+        """Run the script call :meth:`atomic` made, from async code, on this loop's connection."""
+        await self.async_clients.get()[shard].register_script(SCRIPT)(args=args)
+
+    def publish(self, ops: list[Op]) -> bool:
+        """Queue ``ops``; False, queueing none of them, when one cannot be written from here (see
+        :meth:`atomic`)."""
+        items: list[tuple[int, str | None, Any]] = []
+        for op in ops:
+            if op.limits is None:
+                shard, channel = self._channel(op)
+                items.append((shard, channel, self.serialize(op.message)))
+            elif (write := self.atomic(op, op.limits)) is not None:
+                items.append((write[0], None, write[1]))
             else:
-                items.append((shard, channel, self.serialize(message)))
+                return False
         if self._down is not None:
             self._check_back(items[0][0] if items else 0)
-        with self._cond:
+        with self._lock:
             if not self._owner:  # never started, or this is a fork's child (reset at fork)
                 self._start()
             while len(self._queue) >= self.MAX_PENDING:
@@ -115,12 +143,13 @@ class DirectPublisher:
             if self._idle:  # wake the sender only if it sleeps: a burst's later sends skip notify()
                 self._idle = False
                 self._cond.notify_all()
+        return True
 
     def _check_back(self, shard: int) -> None:
-        """Redis failed the last batch: ask it (one PING, retried for a moment) before queueing more, and
+        """Redis failed the last batch: ask it (a PING, retried as a send is) before queueing more, and
         raise here, at the call, while it is still away, instead of failing later in the background."""
         try:
-            self.clients[shard].ping()
+            retry(self.clients[shard].ping)
         except Exception as err:
             raise RedisUnavailable(f"Redis is unreachable, the send was not made: {self._down}") from err
         self._down = None
@@ -153,10 +182,7 @@ class DirectPublisher:
                 self._cond.notify_all()
             try:
                 for shard, commands in self._commands(batch).items():
-                    pipe = self.clients[shard].pipeline(transaction=False)
-                    for script, args in commands:
-                        script(args=args, client=pipe)
-                    pipe.execute()
+                    retry(functools.partial(self._write, shard, commands))
             except Exception as err:
                 logger.error("pushapp: %d sends could not be written to Redis: %s", len(batch), err)
                 with self._cond:
@@ -169,6 +195,12 @@ class DirectPublisher:
             with self._cond:
                 self._busy = 0
                 self._cond.notify_all()
+
+    def _write(self, shard: int, commands: list[tuple[Any, list[Any]]]) -> None:
+        pipe = self.clients[shard].pipeline(transaction=False)
+        for script, args in commands:
+            script(args=args, client=pipe)
+        pipe.execute()
 
     def _commands(self, batch: list[tuple[int, str | None, Any]]) -> dict[int, list[tuple[Any, list[Any]]]]:
         """Per shard, the calls that carry ``batch`` in order: each run of plain messages in one

@@ -17,6 +17,7 @@ from ..protocol.names import hub_channel, node_of, reply_channel
 from ..runtime import telemetry
 from ..runtime.layer import ChannelLayer
 from ..runtime.perloop import PerLoop, wait_until_receiving
+from .retry import aretry
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class Caller:
         alive.add_done_callback(_checks.discard)
         started = time.perf_counter()
         try:
-            await self.layer.send(channel, wire.control(op, client_id, arg, self.channel, request_id))
+            request = wire.control(op, client_id, arg, self.channel, request_id)
+            await aretry(lambda: self.layer.send(channel, request))
             # Asked at once, beside the call: a client id of a server that is gone gets its answer now,
             # not after CONTROL_TIMEOUT.
             deadline = loop.time() + push_settings.CONTROL_TIMEOUT

@@ -19,7 +19,7 @@ from typing import Any
 from ... import history
 from ...codes import CloseCode
 from ...history.base import Entry, Position
-from ...presence import get_backend
+from ...presence import get_backend as backend
 from ...presence.base import Writer
 from ...protocol import frames, wire
 from ...protocol.frames import Payload
@@ -28,6 +28,7 @@ from ...runtime import loops, telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.perloop import wait_until_receiving
 from ...runtime.registry import Connection, Registry
+from ...sender.publish import apublish_frame as emit
 from ...tokens import Identity
 from ..sockets import Counters, Sink, Sinks
 from . import control, info, recovery
@@ -44,10 +45,11 @@ logger = logging.getLogger(__name__)
 class Hub:
     """This process's connections and its one channel-layer channel.
 
-    It hands its parts six callables: ``info_pairs`` thrice (presence writer, ``loops.LocalNode``,
-    ``push_report``), ``_redis_lost`` (presence writer), a lambda each to ``report_loop`` and the sinks
-    (slow clients). Other parts get objects: the hub as :class:`.control.Parts` (operations, sweep) and as
-    :class:`.probe.Healer`, the stream order to the membership."""
+    It hands its parts six callables: ``info_pairs`` twice (presence writer, ``loops.LocalNode``),
+    ``_redis_lost`` and the sender's ``apublish_frame`` (presence writer), a lambda each to
+    ``report_loop`` and the sinks (slow clients). Other parts get objects: the hub as
+    :class:`.control.Parts` (operations, sweep) and as :class:`.probe.Healer`, the stream order to the
+    membership."""
 
     def __init__(self, layer: ChannelLayer) -> None:
         self.layer = layer
@@ -76,7 +78,7 @@ class Hub:
         await wait_until_receiving(self.layer, self.channel, self._listening)
         await self.membership.hold([ALL_GROUP, self._probe.group])
         self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
-        self.presence = get_backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost)
+        self.presence = backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost, emit)
         await self.presence.start()
         report = report_loop(self.node_id, self.layer, lambda: self.registry.has_group(telemetry.WATCH_GROUP))
         self._tasks.append(asyncio.create_task(report, name=f"pushapp-report-{self.node_id}"))
@@ -167,7 +169,7 @@ class Hub:
             self._probe.received(message)
         elif kind == wire.REPORT and time.monotonic() - self._reported >= 0.5:  # one per interval is enough
             self._reported = time.monotonic()
-            self._background(push_report(self.node_id, self.info_pairs))
+            self._background(push_report(self.node_id, self.info_pairs()))
 
     async def _on_push(self, message: wire.Push) -> None:
         message_id = message.get("m")

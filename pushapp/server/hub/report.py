@@ -14,20 +14,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...gateway import asend_to_group
 from ...protocol import wire
 from ...protocol.names import ALL_GROUP
 from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
+from ...sender import plans
+from ...sender.publish import apublish
 
 logger = logging.getLogger(__name__)
 
 INTERVAL = 1.0  # seconds between reports
 
 
-def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
+def report(node_id: str, pairs: list[str]) -> dict[str, Any]:
     """What the dashboard shows of one node: its presence fields, as numbers where they are numbers."""
-    pairs = info()
     fields: dict[str, Any] = {"node": node_id, "at": time.time()}
     for key, value in zip(pairs[::2], pairs[1::2], strict=True):
         try:
@@ -37,8 +37,12 @@ def report(node_id: str, info: Callable[[], list[str]]) -> dict[str, Any]:
     return fields
 
 
-async def push_report(node_id: str, info: Callable[[], list[str]]) -> None:
-    await asend_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, info)})
+async def push_report(node_id: str, pairs: list[str]) -> None:
+    """Push this node's ``pairs`` (``Hub.info_pairs()``) to the dashboards, planned and carried as any
+    push is."""
+    await apublish(
+        plans.send_to_group(telemetry.WATCH_GROUP, {"type": "pushapp.node", "node": report(node_id, pairs)})
+    )
 
 
 async def report_loop(node_id: str, layer: ChannelLayer, watched: Callable[[], bool]) -> None:
