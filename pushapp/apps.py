@@ -9,3 +9,6 @@ class PushappConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .auth import connect_revocation
+
+        connect_revocation()

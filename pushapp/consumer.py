@@ -22,7 +22,9 @@ from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .history.base import Position
 from .presence import get_backend
+from .presence.base import Admission
 from .protocol.frames import PONG, close_event, error_frame, loads, refreshed_frame
+from .protocol.names import new_client_id
 from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
@@ -99,12 +101,21 @@ async def _refused(reason: str | None, ip: str, kind: type[Sink], handle: Any) -
     return True
 
 
-async def _uid_is_full(uid: str | None) -> bool:
-    """Whether ``uid`` already has ``MAX_CONNECTIONS_PER_UID`` connections in the cluster."""
-    limit = push_settings.MAX_CONNECTIONS_PER_UID
-    if limit is None or uid is None:
-        return False
-    return len((await get_backend().auid_client_ids([uid]))[0]) >= limit
+def revocation_keys(identity: Identity) -> tuple[str, ...]:
+    """What a revocation may have named of this identity: its uid, the session its token came from."""
+    keys = () if identity.uid is None else ("u:" + identity.uid,)
+    return keys if identity.session is None else (*keys, "s:" + identity.session)
+
+
+async def _admit(identity: Identity, client_id: str) -> str:
+    """``"ok"``, ``"full"`` (``MAX_CONNECTIONS_PER_UID``, reserved atomically for the cluster: concurrent
+    connects cannot all pass a check made before any of them is written) or ``"revoked"`` (the token
+    was issued before its uid or session was revoked). No round trip when there is nothing to check."""
+    cap = push_settings.MAX_CONNECTIONS_PER_UID if identity.uid is not None else None
+    keys = revocation_keys(identity) if identity.issued else ()
+    if cap is None and not keys:
+        return "ok"
+    return await get_backend().aadmit(Admission(identity.uid, client_id, cap, identity.issued, keys))
 
 
 def _finite(text: str) -> float:
@@ -182,12 +193,17 @@ class PushConsumer:
         recover: dict[str, Position] | None,
     ) -> None:
         try:
-            if await _uid_is_full(identity.uid):
-                report("connections_per_uid", f"uid {identity.uid!r}")
-                await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS)
-                return
             hub = await get_hub()
-            conn = await hub.connect(hub.sinks.of(kind), handle, identity, recover)
+            client_id = new_client_id(hub.node_id)
+            verdict = await _admit(identity, client_id)
+            if verdict != "ok":
+                full = verdict == "full"
+                report("connections_per_uid" if full else "revoked", f"uid {identity.uid!r}")
+                await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS if full else CloseCode.REVOKED)
+                return
+            sink = hub.sinks.of(kind)
+            conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
+            await hub.connect(conn, identity.groups, recover)
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
             report("unavailable", "the channel layer or presence cannot be reached")

@@ -11,13 +11,16 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ParamSpec
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from .conf import push_settings
 from .exceptions import NestingTooDeep
+from .presence import get_backend
 from .protocol.frames import MAX_JSON_DEPTH, dumps, encode_payload, too_deep
 from .protocol.names import normalize_uid, validate_client_id, validate_group
 from .queries import (  # the query API is part of the one surface GatewayClient users know
@@ -73,6 +76,7 @@ from .sender.ops import Op
 from .sender.plans import SPREAD_LIMIT
 from .sender.publish import apublish, flush, publish
 from .sender.rpc import get_caller
+from .tokens import CLOCK_SKEW, session_hash
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +202,32 @@ async def aget_session(client_id: str) -> dict[str, Any] | None:
     return result
 
 
+# -- access ------------------------------------------------------------------------------------------
+
+
+async def _arevoke(uid: str, session_key: str | None) -> None:
+    """Remember the revocation (tokens issued before it are refused, 4008), then close what is open."""
+    session = session_hash(session_key)
+    key = "u:" + uid if session is None else "s:" + session
+    await get_backend().arevoke([key], time.time(), push_settings.TOKEN_MAX_AGE + CLOCK_SKEW)
+    await apublish(plans.revoke(uid, session))
+
+
+async def arevoke_uid(uid: str | int) -> None:
+    """End ``uid``'s access: every connection of it in the cluster closes with 4008 ("access revoked":
+    do not reconnect with the same token), and every token issued for it before this call is refused
+    with 4008 at its handshake. Tokens minted afterwards work."""
+    await _arevoke(normalize_uid(uid), None)
+
+
+async def arevoke_session(uid: str | int, session_key: str) -> None:
+    """End the access of one Django session of ``uid`` (a logout): the connections whose token was
+    minted in it close with 4008, and its tokens are refused."""
+    await _arevoke(normalize_uid(uid), session_key)
+
+
+revoke_uid = sync_twin(arevoke_uid, before=flush)
+revoke_session = sync_twin(arevoke_session, before=flush)
 close_client = sync_twin(aclose_client, before=flush)
 destroy_client = sync_twin(adestroy_client, before=flush)
 bind_uid = sync_twin(abind_uid, before=flush)
@@ -239,6 +269,8 @@ __all__ = [
     "ajoin_group",
     "aleave_group",
     "are_uids_online",
+    "arevoke_session",
+    "arevoke_uid",
     "asend_to_all",
     "asend_to_client",
     "asend_to_group",
@@ -275,6 +307,8 @@ __all__ = [
     "is_uid_online",
     "join_group",
     "leave_group",
+    "revoke_session",
+    "revoke_uid",
     "send_to_all",
     "send_to_client",
     "send_to_group",

@@ -29,7 +29,7 @@ def test_round_trip_carries_uid_and_groups() -> None:
     before = time.time()
     identity = verify_token(issue_token(42, ["a", "b"]))
     assert (identity.uid, identity.groups, identity.session) == ("42", ("a", "b"), None)
-    assert before - 0.001 <= identity.issued <= time.time()  # to the millisecond: revocation compares it
+    assert before - 0.001 <= identity.issued <= time.time()  # to the millisecond, rounded down
     assert identity.expires == identity.issued + 3600
     anonymous = verify_token(issue_token())
     assert (anonymous.uid, anonymous.groups) == (None, ())

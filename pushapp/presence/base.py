@@ -19,6 +19,22 @@ OnLost = Callable[[], Awaitable[None]]
 EmitFrame = Callable[[str, str], Awaitable[None]]
 
 
+#: Seconds an admission counts toward its uid's cap before presence holds the connection itself.
+ADMISSION_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A connection asking in: its uid and client id, the uid's cap, and for revocation the date of its
+    token (0: none) and the keys that may have been revoked (``"u:<uid>"``, ``"s:<session hash>"``)."""
+
+    uid: str | None
+    client_id: str
+    cap: int | None
+    issued: float
+    keys: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class NodeInfo:
     """One server process as presence last heard of it."""
@@ -144,6 +160,18 @@ class Backend:
 
     async def anode_alive(self, node_id: str) -> bool:
         """Whether the server process ``node_id`` is alive (its heartbeat is fresh)."""
+        raise NotImplementedError
+
+    async def aadmit(self, admission: Admission) -> str:
+        """``"ok"`` (the client id now counts toward its uid's cap), ``"full"`` or ``"revoked"``: checked
+        and reserved in one atomic step for the whole cluster."""
+        raise NotImplementedError
+
+    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
+        """Remember for ``ttl`` seconds that access ``keys`` was revoked at ``when`` (unix seconds)."""
+        raise NotImplementedError
+
+    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
         raise NotImplementedError
 
     def nodes(self) -> list[NodeInfo]:

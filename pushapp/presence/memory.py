@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
@@ -18,7 +19,7 @@ from ..runtime.loops import LocalNode, local_nodes
 from ..runtime.registry import Connection, Registry
 from ..runtime.twins import target_loop
 from . import events
-from .base import Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
+from .base import ADMISSION_SECONDS, Admission, Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -151,6 +152,8 @@ class MemoryWriter(Writer):
 class MemoryBackend(Backend):
     def __init__(self) -> None:
         self.counts = events.Counts()
+        self.revoked: dict[str, tuple[float, float]] = {}  # key -> (when, forgotten after)
+        self.admitted: dict[str, dict[str, float]] = {}  # uid -> {client id: counts until}
 
     def writer(
         self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost, emit: EmitFrame
@@ -171,3 +174,31 @@ class MemoryBackend(Backend):
 
     async def anode_alive(self, node_id: str) -> bool:
         return any(node.node_id == node_id for node in local_nodes())
+
+    async def aadmit(self, admission: Admission) -> str:
+        """As presence.lua's ``admit``, for this process (no await between the check and the reserve)."""
+        now = time.time()
+        for key in admission.keys if admission.issued else ():
+            when, until = self.revoked.get(key, (0.0, 0.0))
+            if until > now and when >= admission.issued:
+                return "revoked"
+        if admission.cap is None or admission.uid is None:
+            return "ok"
+        admitted = self.admitted.setdefault(admission.uid, {})
+        for cid in [cid for cid, until in admitted.items() if until <= now]:
+            del admitted[cid]
+        members = set(admitted).union(*_uid_client_ids(local_nodes(), [admission.uid]))
+        if len(members) >= admission.cap:
+            return "full"
+        admitted[admission.client_id] = now + ADMISSION_SECONDS
+        return "ok"
+
+    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
+        now = time.time()
+        for key in [key for key, (_, until) in self.revoked.items() if until <= now]:
+            del self.revoked[key]  # forgotten: a token dated before it has expired by now
+        for key in keys:
+            self.revoked[key] = (when, now + ttl)
+
+    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
+        self.revoke(keys, when, ttl)

@@ -25,7 +25,7 @@ from ..protocol.frames import dumps
 from ..runtime.redis import async_client, sync_client
 from ..runtime.registry import Connection, Registry
 from . import events
-from .base import Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
+from .base import ADMISSION_SECONDS, Admission, Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,24 @@ class RedisBackend(Backend):
         self, node_id: str, registry: Registry, info: InfoPairs, on_lost: OnLost, emit: EmitFrame
     ) -> RedisWriter:
         return RedisWriter(self, node_id, registry, info, on_lost, emit)
+
+    async def aadmit(self, admission: Admission) -> str:
+        answer: str = await self._acall(
+            "admit",
+            admission.uid or "",
+            admission.client_id,
+            "" if admission.cap is None else str(admission.cap),
+            repr(admission.issued) if admission.issued else "",
+            str(ADMISSION_SECONDS),
+            *admission.keys,
+        )
+        return answer
+
+    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
+        self._call("revoke", repr(when), str(ttl), *keys)
+
+    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
+        await self._acall("revoke", repr(when), str(ttl), *keys)
 
     def is_online(self, client_id: str) -> bool:
         return bool(self._call("is_online", client_id))

@@ -135,6 +135,12 @@ def ungroup(group: str) -> list[Op]:
     return [Op("group_send", group_layer_group(name), wire.ungroup(name))]
 
 
+def revoke(uid: str, session: str | None = None) -> list[Op]:
+    """To every hub holding ``uid``: close its connections (of the session hash ``session`` only, when
+    given) with 4008."""
+    return [Op("group_send", uid_layer_group(uid), wire.revoke(uid, session))]
+
+
 def frame_to_group(group: str, frame: str) -> list[Op]:
     """A server frame (``presence``) to ``group``'s members, written to them as it is: never kept."""
     return _to_layer_groups("grp", [group], group_layer_group, (frame, None), frame=True)

@@ -23,14 +23,13 @@ from ...presence import get_backend as backend
 from ...presence.base import Writer
 from ...protocol import frames, wire
 from ...protocol.frames import Payload
-from ...protocol.names import ALL_GROUP, hub_channel, new_client_id, new_node_id
+from ...protocol.names import ALL_GROUP, hub_channel, new_node_id
 from ...runtime import loops, telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.perloop import wait_until_receiving
 from ...runtime.registry import Connection, Registry
 from ...sender.publish import apublish_frame as emit
-from ...tokens import Identity
-from ..sockets import Counters, Sink, Sinks
+from ..sockets import Counters, Sinks
 from . import control, info, recovery
 from .dedupe import Dedupe
 from .membership import LayerMembership
@@ -40,6 +39,9 @@ from .streams import Delivery, Gap, StreamOrder, stream_targets
 from .sweep import sweep
 
 logger = logging.getLogger(__name__)
+
+Groups = tuple[str, ...]
+Recover = dict[str, Position] | None
 
 
 class Hub:
@@ -103,15 +105,12 @@ class Hub:
         """This process as ``manage.py pushstats`` shows it, as field/value pairs."""
         return info.info_pairs(self.registry, self.counters, self.started_at)
 
-    async def connect(
-        self, sink: Sink, handle: Any, identity: Identity, recover: dict[str, Position] | None = None
-    ) -> Connection:
-        """Register a new connection: join its uid and groups, then welcome it (and replay what it missed
-        on its streams with history, when ``recover`` names positions)."""
-        cid = new_client_id(self.node_id)
-        conn = Connection(cid, identity.uid, sink, handle, identity.expires, identity.session)
+    async def connect(self, conn: Connection, groups: Groups, recover: Recover = None) -> Connection:
+        """Register a new connection (its client id one of this hub's): join its uid and ``groups``, then
+        welcome it (and replay what it missed on its streams with history, when ``recover`` asks)."""
+        sink = conn.sink
         try:
-            await control.enter(self, conn, identity.groups)
+            await control.enter(self, conn, groups)
             streams = history.config().streams_of(conn.uid, conn.groups)
             if not streams:
                 await sink.send(conn, control.welcome(conn))
@@ -131,7 +130,7 @@ class Hub:
                 writes = self.welcomes.release(conn)
             return conn
         except BaseException:
-            await control.undo_enter(self, conn, identity.groups)
+            await control.undo_enter(self, conn, groups)
             raise
 
     async def close(self, conn: Connection, code: int, message: Payload | None = None) -> None:
