@@ -274,6 +274,7 @@ def handshakes() -> list[HandshakeCase]:
         "Sec-WebSocket-Key": [(None, 400), ("", 400), ("abc", 400)],
         "Sec-WebSocket-Version": [(None, 400), ("12", 400), ("x", 400)],
         "Connection": [("keep-alive", 400)],
+        "Upgrade": [("not-websocket", 404)],  # not a WebSocket: plain HTTP, Django's
         "Host": [(None, 400)],
         "Sec-WebSocket-Protocol": [(",,,", 400), ("foo", 101), ("", 101), ("pushapp;x", 101)],
     }

@@ -21,7 +21,7 @@ import pytest
 from pushapp.server.sockets import front as front_module
 from pushapp.server.sockets import sink_type
 from pushapp.server.sockets.front import PushFront
-from pushapp.server.sockets.handshake import accept_key
+from pushapp.server.sockets.handshake import MAX_HEAD, accept_key
 from pushapp.server.sockets.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
 from tests.support.rawws import Handshake, client_frame, close_code
 
@@ -371,3 +371,69 @@ async def test_the_front_end_routes_push_handshakes_here_and_the_rest_to_the_fal
         assert len(app.scopes) == 1
     finally:
         front.close()
+
+
+# -- refusals, on the server itself and behind the front end ----------------------------------------------
+
+_HANDED = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.fixture(params=["server", "front"])
+async def entry(
+    request: pytest.FixtureRequest, echo: tuple[Echo, int]
+) -> AsyncIterator[tuple[Echo, int, str]]:
+    """The port of pushapp's server: on its own, or behind pushserve's front end, whose fallback (daphne
+    there) answers 404 here; and which of the two it is."""
+    app, port = echo
+    if request.param == "server":
+        yield app, port, "server"
+        return
+
+    def fallback(sock: socket.socket, data: bytes) -> None:
+        sock.sendall(_HANDED)
+        sock.close()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    front = PushFront(listener, app, "/ws/push/", fallback)
+    front.start()
+    yield app, listener.getsockname()[1], "front"
+    front.close()
+
+
+async def test_an_http_1_0_upgrade_is_refused_505(entry: tuple[Echo, int, str]) -> None:
+    """RFC 6455 section 4.2.1: the handshake is an HTTP/1.1 request (HTTP/1.0 knows no Upgrade)."""
+    app, port, _ = entry
+    request = handshake(port).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+    client = await Client.open(port, request)
+    assert client.status == 505
+    assert app.scopes == []
+
+
+async def test_an_upgrade_to_anything_but_websocket_is_not_a_websocket(entry: tuple[Echo, int, str]) -> None:
+    """The Upgrade token is checked, not a substring: the server refuses it (400), the front end hands it
+    to daphne, which serves it as plain HTTP (Django's 404 on the push path)."""
+    app, port, kind = entry
+    for value in ("not-websocket", "websocketx", "h2c"):
+        client = await Client.open(port, handshake(port, Upgrade=value))
+        assert client.status == (404 if kind == "front" else 400), value
+    client = await Client.open(port, handshake(port, Upgrade="WebSocket, h2c"))  # a list naming it
+    assert client.status == 101
+    assert len(app.scopes) == 1
+
+
+async def test_a_head_over_the_limit_is_answered_431_however_it_arrives(entry: tuple[Echo, int, str]) -> None:
+    """In one piece, or in pieces that go on after the server has answered: the server keeps reading (and
+    dropping) until the client is done, so the answer is not lost to a reset."""
+    app, port, _ = entry
+    request = handshake(port, **{"X-Padding": "x" * (MAX_HEAD * 2)})
+    for pieces in (1, 64):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _opened.append(writer)
+        size = -(-len(request) // pieces)
+        for start in range(0, len(request), size):
+            writer.write(request[start : start + size])
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # to the end: no reset on the way
+        assert answer.startswith(b"HTTP/1.1 431 "), (pieces, answer[:80])
+        writer.close()
+    assert app.scopes == []

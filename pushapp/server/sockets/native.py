@@ -198,12 +198,12 @@ class NativeWebSocket(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._run(scope))
 
     def refuse(self, status: int, detail: str, extra: bytes = b"") -> None:
-        """Answer the handshake with HTTP ``status`` and close."""
+        """Answer the handshake with HTTP ``status`` and close (:meth:`_linger`: a client still sending its
+        head, one over MAX_HEAD in pieces, gets the answer rather than a reset)."""
         if self.state not in (_HANDSHAKE, _CONNECTING):
             return
-        self.state = _CLOSED
         self.transport.write(http_error(status, detail, extra))
-        self.transport.close()
+        self._linger()
 
     async def _run(self, scope: dict[str, Any]) -> None:
         try:
@@ -386,6 +386,12 @@ class NativeWebSocket(asyncio.Protocol):
             self.transport.write(close_frame(code))
             self.close_code = code
             self._emit({"type": "websocket.disconnect", "code": code})
+        self._linger()
+
+    def _linger(self) -> None:
+        """Stop sending (``FIN``) and drop what the client still sends until it closes too, for at most
+        CLOSE_SECONDS: a socket closed with unread bytes is reset, and a reset discards what the client
+        has not read yet, our last answer with it."""
         self.state = _FAILED
         self.buffer.clear()
         self.transport.write_eof()
