@@ -18,7 +18,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .outbox import OutboxSink
+from ..limits import FrameRate, control_frame_refusal
+from .outbox import OutboxSink, close_linger
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,27 @@ def limit_message_size(handle: Any, max_bytes: int) -> None:
     handle.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
 
 
+def limit_control_frames(handle: Any, rate: FrameRate) -> None:
+    """Count the control frames of ``handle`` (daphne's protocol) against ``rate`` and its pongs against
+    MAX_BUFFERED_BYTES. autobahn reads every control frame in ``processControlFrame`` and answers a ping
+    there (``onPing``: ``sendPong``) with no limit of its own: this connection's runs
+    :func:`_control_frame` first."""
+    handle.processControlFrame = functools.partial(_control_frame, handle, rate)
+
+
+_PING = 0x9
+
+
+def _control_frame(protocol: Any, rate: FrameRate) -> bool:
+    if is_open(protocol):
+        ping = protocol.current_frame.opcode == _PING
+        code = control_frame_refusal(rate, ping, buffered_bytes(protocol.transport))
+        if code is not None:
+            DaphneSink.end(protocol, code, close_linger(code))  # closing: autobahn answers no more pings
+    answered: bool = type(protocol).processControlFrame(protocol)
+    return answered
+
+
 def is_open(protocol: Any) -> bool:
     return bool(protocol.state == protocol.STATE_OPEN)
 
@@ -217,6 +239,7 @@ class DaphneSink(OutboxSink):
     """Writes straight to the Twisted transports behind daphne's WebSocket protocols."""
 
     limit_frame_size = staticmethod(limit_message_size)
+    limit_control_frames = staticmethod(limit_control_frames)
 
     @staticmethod
     async def abort(handle: Any, code: int) -> None:

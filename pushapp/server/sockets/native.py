@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ...codes import CloseCode
+from ..limits import FrameRate, control_frame_refusal
 from .handshake import MAX_HEAD, HandshakeError, accept_key, check_upgrade, http_error, parse_head
-from .outbox import OutboxSink, encode_frame
+from .outbox import OutboxSink, close_linger, encode_frame
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class NativeWebSocket(asyncio.Protocol):
         "fragments_size",
         "key",
         "max_message",
+        "rate",
         "state",
         "task",
         "timer",
@@ -117,6 +119,7 @@ class NativeWebSocket(asyncio.Protocol):
         self.fragment_opcode = OP_TEXT
         self.fragments_size = 0
         self.max_message = DEFAULT_MAX_MESSAGE
+        self.rate: FrameRate | None = None  # set by the application: control frames count against it
         self.close_code: int | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------
@@ -355,6 +358,11 @@ class NativeWebSocket(asyncio.Protocol):
         return None
 
     def _control(self, opcode: int, payload: bytes) -> None:
+        if self.state == _OPEN and self.rate is not None:
+            size = self.transport.get_write_buffer_size()
+            code = control_frame_refusal(self.rate, opcode == OP_PING, size)
+            if code is not None:
+                self.close(code, linger=close_linger(code))  # closing: nothing more is answered
         if opcode == OP_PING:
             if self.state == _OPEN:
                 self.transport.write(control_frame(OP_PONG, payload))
@@ -376,6 +384,9 @@ class NativeWebSocket(asyncio.Protocol):
         self.close_code = code
         self._emit({"type": "websocket.disconnect", "code": code})
         self.state = _CLOSING
+        self.buffer.clear()  # nothing after a close frame is read
+        if self.timer is None:  # close() waits for what the client has not read: not for ever
+            self.timer = asyncio.get_running_loop().call_later(CLOSE_SECONDS, self.transport.abort)
         self.transport.close()  # the server closes the TCP connection first (RFC 6455 section 7.1.1)
         return None
 
@@ -430,6 +441,10 @@ class NativeSink(OutboxSink):
     @staticmethod
     def limit_frame_size(handle: Any, max_bytes: int) -> None:
         handle.max_message = max_bytes
+
+    @staticmethod
+    def limit_control_frames(handle: Any, rate: FrameRate) -> None:
+        handle.rate = rate
 
     @staticmethod
     async def abort(handle: Any, code: int) -> None:
