@@ -150,6 +150,13 @@ SETTINGS: dict[str, Setting] = {
         int,
         "Bytes that may wait unsent to one slow client before it is closed with 4005.",
     ),
+    "WORKER_TIMEOUT": Setting(
+        30,
+        _NUMBER,
+        float,
+        "Seconds a pushserve worker's event loop may go without a heartbeat before it is killed and "
+        "replaced (0: never).",
+    ),
     "METRICS_TOKEN": Setting(
         None,
         (str, type(None)),
@@ -238,6 +245,7 @@ class PushappSettings:
     PRESENCE_REDIS_URL: str | None
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
+    WORKER_TIMEOUT: float
     MAX_PUSH_SIZE: int
     MAX_UNAUTHENTICATED: int
     MAX_UNAUTHENTICATED_PER_IP: int

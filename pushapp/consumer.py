@@ -167,6 +167,8 @@ class PushConsumer:
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         kind, handle = socket_of(scope, send)
         kind.limit_frame_size(handle, push_settings.MAX_FRAME_SIZE)
+        rate = FrameRate()  # one per connection: its control frames (the server's) and its messages
+        kind.limit_control_frames(handle, rate)
         ip = client_ip(scope)
         if await _refused(gate.enter_unauthenticated(ip), ip, kind, handle):
             return
@@ -179,7 +181,7 @@ class PushConsumer:
         if await _refused(gate.enter(ip), ip, kind, handle):
             return
         try:
-            await self._connected(scope, receive, kind, handle, identity, recover)
+            await self._connected(scope, receive, kind, handle, identity, recover, rate)
         finally:
             gate.leave(ip)
 
@@ -191,6 +193,7 @@ class PushConsumer:
         handle: Any,
         identity: Identity,
         recover: dict[str, Position] | None,
+        rate: FrameRate,
     ) -> None:
         try:
             hub = await get_hub()
@@ -214,7 +217,7 @@ class PushConsumer:
             await dispatch(
                 client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
             )
-            await self._serve(hub, conn, receive, scope)
+            await self._serve(hub, conn, receive, scope, rate)
         finally:
             uid = conn.uid
             await control.disconnect(hub, conn)  # already done if the server closed it
@@ -275,9 +278,10 @@ class PushConsumer:
         token = frame.get("token")
         return (token if isinstance(token, str) else None), recover_positions(frame.get("recover"))
 
-    async def _serve(self, hub: Hub, conn: Connection, receive: Receive, scope: dict[str, Any]) -> None:
+    async def _serve(
+        self, hub: Hub, conn: Connection, receive: Receive, scope: dict[str, Any], rate: FrameRate
+    ) -> None:
         max_size = push_settings.MAX_FRAME_SIZE
-        rate = FrameRate()
         while True:
             event = await receive()
             if event["type"] != "websocket.receive":

@@ -46,6 +46,7 @@ from pushapp.server.sockets.daphne import (
     buffered_bytes,
     close,
     forwarded_address,
+    limit_control_frames,
     limit_message_size,
     name_connections,
     on_shutdown,
@@ -53,6 +54,7 @@ from pushapp.server.sockets.daphne import (
     write,
 )
 from pushapp.server.sockets.outbox import encode_frame
+from tests.support.frame_rate import Tokens
 
 _MISSING = object()
 _KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # any 16 bytes, base64: RFC 6455's example
@@ -823,6 +825,24 @@ def check_close_handshake_timeout(live: Live) -> None:
     )
 
 
+def check_process_control_frame(live: Live) -> None:
+    """Two pings are answered, the third is one past the rate: closed with 4007, not answered."""
+
+    async def scenario() -> list[tuple[int, bytes] | None]:
+        peer, protocol = await live.accepted()
+        attribute(type(protocol), "processControlFrame", AUTOBAHN)
+        limit_control_frames(protocol, Tokens(2))
+        await peer.send(b"".join(client_frame(0x9, str(n).encode()) for n in range(3)))
+        return [await peer.frame() for _ in range(3)]
+
+    frames = live.build().run(scenario())
+    closing = (0x8, struct.pack("!H", 4007))
+    expect(
+        frames == [(0xA, b"0"), (0xA, b"1"), closing],
+        f"{AUTOBAHN}.processControlFrame (current_frame.opcode) overridden per connection: got {frames}",
+    )
+
+
 def global_names(module: types.ModuleType) -> set[str]:
     """Every name the module's own functions and methods look up (LOAD_GLOBAL, among others)."""
     names: set[str] = set()
@@ -1154,6 +1174,7 @@ INTERNALS = [
     Internal(f"{AUTOBAHN}.state", f"{D} is_open(), DaphneSink.backlog()", check_state),
     Internal(f"{AUTOBAHN}.sendCloseFrame", f"{D} close()", check_send_close_frame),
     Internal(f"{AUTOBAHN}.closeHandshakeTimeout", f"{D} DaphneSink.end()", check_close_handshake_timeout),
+    Internal(f"{AUTOBAHN}.processControlFrame", f"{D} limit_control_frames()", check_process_control_frame),
     *(
         Internal(
             f"{module}.{helper}", f"{D} _lean_protocols() (_EAGER_LOG_ARGUMENTS)", log_helper(module, helper)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -30,7 +31,19 @@ from pushapp.tokens import CLOCK_SKEW, issue_token
 from tests.conftest import ClusterFactory
 from tests.support.cluster import Cluster
 from tests.support.processes import REPO_ROOT, SERVERS, DaphneProcess, ProducerError
-from tests.support.rawws import BINARY, TEXT, Closed, Dropped, Handshake, RawSocket, client_frame
+from tests.support.rawws import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    Closed,
+    Dropped,
+    Handshake,
+    RawSocket,
+    client_frame,
+    close_code,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 from tests.support.wsclients import PushSocket
@@ -274,6 +287,7 @@ def handshakes() -> list[HandshakeCase]:
         "Sec-WebSocket-Key": [(None, 400), ("", 400), ("abc", 400)],
         "Sec-WebSocket-Version": [(None, 400), ("12", 400), ("x", 400)],
         "Connection": [("keep-alive", 400)],
+        "Upgrade": [("not-websocket", 404)],  # not a WebSocket: plain HTTP, Django's
         "Host": [(None, 400)],
         "Sec-WebSocket-Protocol": [(",,,", 400), ("foo", 101), ("", 101), ("pushapp;x", 101)],
     }
@@ -734,3 +748,67 @@ def test_a_flooding_client_that_never_reads_is_closed(
         wait_until(lambda: not c.producer.call("is_online", client_id), "the flooder closed", timeout=30)
     finally:
         ws.close()
+
+
+def rss(pid: int) -> int:
+    """The resident memory of process ``pid``, in bytes (``VmRSS`` in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+#: Memory a server may keep after a flooder is gone: allocator caches, not what the flood made it hold
+#: (unbounded, a ping flooder grew a server by 90 MB in a second).
+RSS_SLACK = 4 * 1024 * 1024
+
+PINGS = client_frame(PING, b"p" * 125) * 1000
+
+
+def test_a_ping_flooder_that_never_reads_is_closed_4005_and_the_memory_returned(
+    cluster: ClusterFactory, sockets: list[PushSocket], server_kind: str
+) -> None:
+    """With no frame rate, pings as fast as the socket takes them from a client that never reads: its
+    pongs count against MAX_BUFFERED_BYTES like any other reply, so it is closed with 4005, the server's
+    memory comes back to where it was, and the canary loses nothing meanwhile."""
+    c = cluster(servers=1, env=settings_env(MAX_BUFFERED_BYTES=262144), server=server_kind)
+    server = c.servers[0]
+    canary = Canary(c, server.ws_url(), sockets)
+    ws, _ = stalled_reader(server.port)
+    before = rss(server.pid)
+    try:
+        deadline = time.monotonic() + 60
+        while "refused (slow_client)" not in server.output():
+            assert time.monotonic() < deadline, "the flooder was not closed"
+            ws.send_bytes(PINGS)
+        assert ws.close_code(timeout=30) == 4005  # its pongs, then the close
+    finally:
+        ws.close()
+    wait_until(lambda: rss(server.pid) < before + RSS_SLACK, "the server's memory back", timeout=30)
+    served = canary.received
+    wait_until(lambda: canary.received > served, "the canary served after the flood")
+    canary.stop()
+    assert "Traceback" not in server.output()
+
+
+def test_a_ping_flooder_is_closed_4007_at_the_frame_rate(
+    cluster: ClusterFactory, sockets: list[PushSocket], server_kind: str
+) -> None:
+    """Control frames count against CLIENT_FRAMES_PER_SECOND like messages: with the default rate a ping
+    flood is closed with 4007 long before its pongs could pass MAX_BUFFERED_BYTES."""
+    c = cluster(servers=1, env=settings_env(CLIENT_FRAMES_PER_SECOND=20), server=server_kind)
+    server = c.servers[0]
+    canary = Canary(c, server.ws_url(), sockets)
+    ws = authenticated(server.port)
+    try:
+        with contextlib.suppress(Dropped):  # the server may have closed before the last ping
+            ws.send_bytes(PINGS)
+        while (frame := ws.recv_frame())[0] == PONG:  # those of its burst
+            pass
+        assert frame[0] == CLOSE and close_code(frame[1]) == 4007
+    finally:
+        ws.close()
+    served = canary.received
+    wait_until(lambda: canary.received > served, "the canary served after the flood")
+    canary.stop()
+    assert "Traceback" not in server.output()

@@ -18,11 +18,14 @@ from typing import Any
 
 import pytest
 
+from pushapp.codes import CloseCode
+from pushapp.server.limits import FrameRate
 from pushapp.server.sockets import front as front_module
 from pushapp.server.sockets import socket_of
 from pushapp.server.sockets.front import PushFront
-from pushapp.server.sockets.handshake import accept_key
+from pushapp.server.sockets.handshake import MAX_HEAD, accept_key
 from pushapp.server.sockets.native import MAX_PENDING_EVENTS, NativeSink, NativeWebSocket, unmask
+from tests.support.frame_rate import Tokens
 from tests.support.rawws import Handshake, client_frame, close_code
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
@@ -90,8 +93,14 @@ class Client:
         self.headers: dict[str, str] = {}
 
     @classmethod
-    async def open(cls, port: int, request: bytes | None = None, extra: bytes = b"") -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def open(
+        cls, port: int, request: bytes | None = None, extra: bytes = b"", sock: socket.socket | None = None
+    ) -> Client:
+        """``sock``: a connected socket to use (e.g. with a small receive buffer)."""
+        if sock is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            reader, writer = await asyncio.open_connection(sock=sock)
         client = cls(reader, writer)
         request = request or handshake(port)
         writer.write(request + extra)
@@ -300,8 +309,8 @@ async def test_a_client_that_outpaces_the_application_is_paused_not_lost() -> No
     server.close()
 
 
-def _connection(app: Echo) -> NativeWebSocket:
-    _, handle = socket_of(app.scopes[0], app.sends[0])
+def _connection(app: Echo, index: int = 0) -> NativeWebSocket:
+    _, handle = socket_of(app.scopes[index], app.sends[index])
     assert isinstance(handle, NativeWebSocket)
     return handle
 
@@ -371,3 +380,121 @@ async def test_the_front_end_routes_push_handshakes_here_and_the_rest_to_the_fal
         assert len(app.scopes) == 1
     finally:
         front.close()
+
+
+# -- refusals, on the server itself and behind the front end ----------------------------------------------
+
+_HANDED = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.fixture(params=["server", "front"])
+async def entry(
+    request: pytest.FixtureRequest, echo: tuple[Echo, int]
+) -> AsyncIterator[tuple[Echo, int, str]]:
+    """The port of pushapp's server: on its own, or behind pushserve's front end, whose fallback (daphne
+    there) answers 404 here; and which of the two it is."""
+    app, port = echo
+    if request.param == "server":
+        yield app, port, "server"
+        return
+
+    def fallback(sock: socket.socket, data: bytes) -> None:
+        sock.sendall(_HANDED)
+        sock.close()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    front = PushFront(listener, app, "/ws/push/", fallback)
+    front.start()
+    yield app, listener.getsockname()[1], "front"
+    front.close()
+
+
+async def test_an_http_1_0_upgrade_is_refused_505(entry: tuple[Echo, int, str]) -> None:
+    """RFC 6455 section 4.2.1: the handshake is an HTTP/1.1 request (HTTP/1.0 knows no Upgrade)."""
+    app, port, _ = entry
+    request = handshake(port).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+    client = await Client.open(port, request)
+    assert client.status == 505
+    assert app.scopes == []
+
+
+async def test_an_upgrade_to_anything_but_websocket_is_not_a_websocket(entry: tuple[Echo, int, str]) -> None:
+    """The Upgrade token is checked, not a substring: the server refuses it (400), the front end hands it
+    to daphne, which serves it as plain HTTP (Django's 404 on the push path)."""
+    app, port, kind = entry
+    for value in ("not-websocket", "websocketx", "h2c"):
+        client = await Client.open(port, handshake(port, Upgrade=value))
+        assert client.status == (404 if kind == "front" else 400), value
+    client = await Client.open(port, handshake(port, Upgrade="WebSocket, h2c"))  # a list naming it
+    assert client.status == 101
+    assert len(app.scopes) == 1
+
+
+async def test_a_head_over_the_limit_is_answered_431_however_it_arrives(entry: tuple[Echo, int, str]) -> None:
+    """In one piece, or in pieces that go on after the server has answered: the server keeps reading (and
+    dropping) until the client is done, so the answer is not lost to a reset."""
+    app, port, _ = entry
+    request = handshake(port, **{"X-Padding": "x" * (MAX_HEAD * 2)})
+    for pieces in (1, 64):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _opened.append(writer)
+        size = -(-len(request) // pieces)
+        for start in range(0, len(request), size):
+            writer.write(request[start : start + size])
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # to the end: no reset on the way
+        assert answer.startswith(b"HTTP/1.1 431 "), (pieces, answer[:80])
+        writer.close()
+    assert app.scopes == []
+
+
+# -- control frames: counted like messages, their answers like pushes ---------------------------------------
+
+
+async def test_control_frames_count_against_the_frame_rate(echo: tuple[Echo, int]) -> None:
+    """Pings, pongs and a close each take a token: past the rate the connection is closed with 4007 and
+    nothing more is answered, while another connection is served."""
+    app, port = echo
+    bystander = await Client.open(port)
+    client = await Client.open(port)
+    NativeSink.limit_control_frames(_connection(app, 1), Tokens(2))
+    client.send(PING, b"1")
+    client.send(PONG, b"unasked")  # the second token
+    client.send(PING, b"3")
+    client.send(PING, b"4")
+    assert await client.frame() == (PONG, b"1")
+    assert await client.frame() == (CLOSE, struct.pack("!H", CloseCode.RATE_LIMITED))
+    client.send(CLOSE, struct.pack("!H", 1000))
+    assert await asyncio.wait_for(client.reader.read(), 10) == b""
+    bystander.send(PING, b"still here")
+    assert await bystander.frame() == (PONG, b"still here")
+
+
+async def test_pongs_count_against_max_buffered_bytes(echo: tuple[Echo, int], settings: Any) -> None:
+    """A client that pings and never reads its pongs is closed with 4005 once more than MAX_BUFFERED_BYTES
+    waits unsent to it; nothing is answered after that, so what the server holds for it stays bounded."""
+    limit = 65536
+    settings.PUSHAPP = {"MAX_BUFFERED_BYTES": limit, "CLIENT_FRAMES_PER_SECOND": 0}
+    app, port = echo
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    client = await Client.open(port, sock=sock)
+    handle = _connection(app)
+    NativeSink.limit_control_frames(handle, FrameRate())
+    pings = client_frame(PING, b"p" * 125) * 1000
+    deadline = asyncio.get_running_loop().time() + 30
+    while handle.backlog() >= 0:  # open
+        assert asyncio.get_running_loop().time() < deadline, "not closed in time"
+        client.writer.write(pings)
+        await client.writer.drain()
+    held = handle.transport.get_write_buffer_size()
+    assert held <= limit + 127 + 4  # what it held at the limit, one pong and the close frame
+    client.writer.write(pings)  # answered no more
+    await client.writer.drain()
+    await _until(lambda: not handle.buffer)
+    assert handle.transport.get_write_buffer_size() <= held
+    while (frame := await client.frame())[0] == PONG:
+        pass
+    assert frame == (CLOSE, struct.pack("!H", CloseCode.TOO_SLOW))

@@ -5,6 +5,7 @@ Every wait is for something a process shows (a log line, presence, a frame, an e
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -181,6 +182,48 @@ def test_a_worker_that_dies_is_restarted_and_the_log_says_so(serve: Serve, confi
     sock = PushSocket(server.ws_url(), uid="after")
     assert sock.welcome["type"] == "welcome"
     sock.close()
+
+
+def test_a_worker_whose_event_loop_is_stuck_is_replaced_and_its_clients_served_again(
+    serve: Serve, config: ProcessConfig, producer: Producer, push_server: str
+) -> None:
+    """A stopped event loop (SIGSTOP: alive, silent) is found by the supervisor's watchdog after
+    WORKER_TIMEOUT and killed: its clients see their connection end, reconnect and get their pushes,
+    all within WORKER_TIMEOUT + 5 s; a new worker takes its slot."""
+    timeout = 2
+    settings = json.dumps({"WORKER_TIMEOUT": timeout})
+    server = serve(workers=2, extra_env={"PUSHAPP_TEST_SETTINGS": settings}, push_server=push_server)
+    victim = processes(config, 2)[0]
+    others: list[PushSocket] = []
+
+    def on_the_victim() -> PushSocket | None:
+        sock = PushSocket(server.ws_url(), uid="stuck")
+        if node_of(sock.client_id) == victim["node"]:
+            return sock
+        others.append(sock)
+        return None
+
+    client = wait_until(on_the_victim, "a client on the victim worker", interval=0)
+    for sock in others:
+        sock.close()
+    os.kill(victim["pid"], signal.SIGSTOP)
+    deadline = time.monotonic() + timeout + 5
+    try:
+        _, code = client.recv_until_closed(timeout=deadline - time.monotonic())
+        assert code is None  # killed: the kernel ends the connection, no close frame
+        again = PushSocket(server.ws_url(), uid="stuck")  # what its client does next
+        producer.call("send_to_uid", "stuck", "served again")
+        assert server_frame(again) == "served again"
+        assert time.monotonic() < deadline, "not served again within WORKER_TIMEOUT + 5 s"
+        again.close()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim["pid"], signal.SIGCONT)  # a failed test must not leave it stopped for ever
+    slot, pid = victim["worker"], victim["pid"]
+    server.wait_for(rf"worker {slot} pid {pid} sent no heartbeat for [\d.]+ s \(its event loop is stuck\)")
+    server.wait_for(rf"worker {slot} pid {pid} died \(killed by SIGKILL\); restarting it")
+    new_pid = server.wait_for(rf"worker {slot} \(generation 1\) started, pid (?!{pid}\b)(\d+)").group(1)
+    server.wait_for(rf"\[pid {new_pid}\] pushapp.pushserve: pushserve worker {slot} \(generation 1\) serving")
 
 
 def test_sigterm_tells_clients_when_to_reconnect_spread_over_the_drain_then_exits(

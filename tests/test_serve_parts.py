@@ -7,6 +7,7 @@ or die on cue, so a crash loop and a failed reload are shown without starting Dj
 from __future__ import annotations
 
 import gc
+import re
 import signal
 import socket
 import subprocess
@@ -64,22 +65,23 @@ SUPERVISE = textwrap.dedent(
     from pushapp.pushserve.supervisor import Supervisor
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    worker = sys.argv[1]
+    worker, timeout = sys.argv[1], float(sys.argv[2])
 
     def command(slot, generation, fd, ready_fd):
         return [sys.executable, "-c", worker, str(generation), str(ready_fd)]
 
-    sys.exit(Supervisor(open_listener("127.0.0.1", 0), 1, 0.0, command).run())
+    sys.exit(Supervisor(open_listener("127.0.0.1", 0), 1, 0.0, command, timeout).run())
     """
 )
 
 
 class Supervised:
-    """The supervisor in a child process, with ``worker`` (Python source) as each worker's program."""
+    """The supervisor in a child process, with ``worker`` (Python source) as each worker's program;
+    ``worker_timeout``: its watchdog's."""
 
-    def __init__(self, worker: str) -> None:
+    def __init__(self, worker: str, worker_timeout: float = 0.0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SUPERVISE, textwrap.dedent(worker)],
+            [sys.executable, "-c", SUPERVISE, textwrap.dedent(worker), str(worker_timeout)],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -87,11 +89,11 @@ class Supervised:
         assert self.process.stdout is not None
         self.out = _Drain(self.process.stdout, "supervisor")
 
-    def wait_for(self, pattern: str, timeout: float = 30) -> None:
-        import re
-
-        if self.out.wait_for(re.compile(pattern), timeout) is None:
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        match = self.out.wait_for(re.compile(pattern), timeout)
+        if match is None:
             raise AssertionError(f"never logged {pattern!r}:\n{self.out.text()}")
+        return match
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
@@ -137,6 +139,45 @@ def test_a_reload_whose_new_workers_fail_keeps_the_old_ones() -> None:
     supervised.wait_for(r"pushserve: stopped")
 
 
+STUCK_AFTER_READY = """
+    import os, sys, time
+    ready_fd = int(sys.argv[2])
+    os.write(ready_fd, b"ready")
+    time.sleep(3600)  # a stuck event loop: alive, and no heartbeat
+"""
+
+
+def test_a_worker_whose_loop_is_stuck_is_killed_and_replaced() -> None:
+    supervised = Supervised(STUCK_AFTER_READY, worker_timeout=0.5)
+    try:
+        pid = supervised.wait_for(r"worker 0 \(generation 1\) pid (\d+) ready").group(1)
+        supervised.wait_for(rf"worker 0 pid {pid} sent no heartbeat for [\d.]+ s \(its event loop is stuck\)")
+        supervised.wait_for(rf"worker 0 pid {pid} died \(killed by SIGKILL\); restarting it")
+        supervised.wait_for(rf"worker 0 \(generation 1\) started, pid (?!{pid}\b)\d+")
+    finally:
+        assert supervised.stop() == 0
+
+
+BEATS_THEN_EXITS = """
+    import os, sys, time
+    ready_fd = int(sys.argv[2])
+    os.write(ready_fd, b"ready")
+    for _ in range(20):  # 2 s of heartbeats, 4 times the watchdog's timeout
+        time.sleep(0.1)
+        os.write(ready_fd, b".")
+    sys.exit(7)
+"""
+
+
+def test_a_worker_that_sends_heartbeats_is_left_alone() -> None:
+    supervised = Supervised(BEATS_THEN_EXITS, worker_timeout=0.5)
+    try:
+        supervised.wait_for(r"worker 0 pid \d+ died \(exit code 7\)")
+        assert "no heartbeat" not in supervised.out.text()
+    finally:
+        assert supervised.stop() == 0
+
+
 def test_pushserve_refuses_bad_options_and_a_port_it_cannot_listen_on() -> None:
     from io import StringIO
 
@@ -146,6 +187,8 @@ def test_pushserve_refuses_bad_options_and_a_port_it_cannot_listen_on() -> None:
         call_command("pushserve", "--workers", "0", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="--drain"):
         call_command("pushserve", "--drain", "-1", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="--worker-timeout"):
+        call_command("pushserve", "--worker-timeout", "-1", stdout=StringIO(), stderr=StringIO())
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

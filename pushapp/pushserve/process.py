@@ -35,6 +35,8 @@ reactor: Any = _reactor  # Twisted types the reactor as a module
 
 #: Daphne requires an endpoint description; the worker adopts its inherited socket itself instead.
 _ADOPTED = "adopted"
+#: Heartbeats a worker writes per ``--worker-timeout``: one late beat is not yet silence.
+HEARTBEATS = 5
 
 
 class WorkerProcess(Server):
@@ -93,9 +95,27 @@ class WorkerProcess(Server):
         self._tick_gc()
         try:
             os.write(self.args.ready_fd, b"ready\n")
-        finally:
+        except OSError:
+            os.close(self.args.ready_fd)
+            raise
+        if self.args.worker_timeout > 0:
+            os.set_blocking(self.args.ready_fd, False)
+            self._beat()
+        else:
             os.close(self.args.ready_fd)
         logger.info("pushserve worker %s (generation %s) serving", self.args.worker, self.args.generation)
+
+    def _beat(self) -> None:
+        """Tell the supervisor, from the event loop, that the loop runs: its watchdog kills a worker silent
+        for ``--worker-timeout``."""
+        try:
+            os.write(self.args.ready_fd, b".")
+        except BlockingIOError:
+            pass  # the supervisor has not read the last ones: they say as much
+        except OSError:  # nobody reads the pipe (a worker started on its own, as the tests do)
+            os.close(self.args.ready_fd)
+            return
+        reactor.callLater(self.args.worker_timeout / HEARTBEATS, self._beat)
 
     def _tick_gc(self) -> None:
         self.gc.tick()

@@ -2,13 +2,16 @@
 
 - A worker that dies is started again (and the log says so); one that dies soon after starting is
   restarted after a growing pause, so a broken deploy does not spin.
+- A worker whose event loop is stuck (a blocking call, a deadlock) is alive but serves nobody: each
+  worker writes a heartbeat to its pipe from its loop, and one silent for ``worker_timeout`` seconds
+  (``WORKER_TIMEOUT``), or not ready within READY_TIMEOUT, is killed and so replaced.
 - SIGHUP reloads: a new generation of workers starts on the same socket, and only once every one of
   them serves are the old ones told to drain. There is never a moment with nobody accepting.
 - SIGTERM or SIGINT shuts down: every worker drains (``--drain`` seconds) and exits; a second one makes
   them close what is left at once. Workers still running ``drain + GRACE`` seconds later are killed.
 
 Signals reach the loop through a wake-up pipe (:func:`signal.set_wakeup_fd`), so the handlers do nothing
-but wake it; readiness comes from a pipe per worker.
+but wake it; readiness and heartbeats come from a pipe per worker.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 logger = logging.getLogger("pushapp.pushserve")
 
 GRACE = 10.0  # seconds after the drain time before a worker that did not exit is killed
-READY_TIMEOUT = 60.0  # seconds a new worker has to start serving
+READY_TIMEOUT = 60.0  # seconds a new worker has to start serving, or it is killed
 QUICK_DEATH = 5.0  # a worker dying this soon after its start is restarted after a backoff
 MAX_BACKOFF = 30.0
 
@@ -44,6 +47,8 @@ class Worker:
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     draining: bool = False
+    beat: float = 0.0  # when its pipe last said something
+    killed: bool = False  # by the watchdog
 
     @property
     def pid(self) -> int:
@@ -61,11 +66,15 @@ def _describe(code: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, sock: socket.socket, workers: int, drain: float, command: Command) -> None:
+    def __init__(
+        self, sock: socket.socket, workers: int, drain: float, command: Command, worker_timeout: float = 0.0
+    ) -> None:
+        """``worker_timeout``: seconds a ready worker may go without a heartbeat (0: no watchdog)."""
         self.sock = sock
         self.count = workers
         self.drain = drain
         self.command = command
+        self.worker_timeout = worker_timeout
         self.generation = 1
         self.workers: list[Worker] = []
         self.selector = selectors.DefaultSelector()
@@ -96,6 +105,7 @@ class Supervisor:
                             self._on_signal(signum)
                     else:
                         self._on_ready_pipe(key.data)
+                self._watch()
                 self._reap()
                 self._restart_due()
                 self._reload_progress()
@@ -141,8 +151,12 @@ class Supervisor:
         logger.info("pushserve: worker %d (generation %d) started, pid %d", slot, generation, worker.pid)
 
     def _on_ready_pipe(self, worker: Worker) -> None:
-        data = os.read(worker.ready_fd, 64)
-        if b"ready" in data:
+        data = os.read(worker.ready_fd, 4096)
+        if not data:
+            self._close_pipe(worker)
+            return
+        worker.beat = time.monotonic()
+        if not worker.ready and b"ready" in data:
             worker.ready = True
             logger.info(
                 "pushserve: worker %d (generation %d) pid %d ready",
@@ -150,14 +164,42 @@ class Supervisor:
                 worker.generation,
                 worker.pid,
             )
-        if not data or worker.ready:
-            self._close_pipe(worker)
 
     def _close_pipe(self, worker: Worker) -> None:
         if worker.ready_fd >= 0:
             self.selector.unregister(worker.ready_fd)
             os.close(worker.ready_fd)
             worker.ready_fd = -1
+
+    def _watch(self) -> None:
+        """Kill the workers whose event loop is stuck; :meth:`_reap` then replaces them. SIGKILL at once: a
+        stuck loop cannot drain, and SIGTERM would only wait behind what blocks it."""
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.killed:
+                continue
+            if worker.ready:
+                silent = now - worker.beat
+                if not self.worker_timeout or silent <= self.worker_timeout:
+                    continue
+                logger.error(
+                    "pushserve: worker %d pid %d sent no heartbeat for %.1f s (its event loop is stuck); "
+                    "killing it",
+                    worker.slot,
+                    worker.pid,
+                    silent,
+                )
+            elif now - worker.started > READY_TIMEOUT:
+                logger.error(
+                    "pushserve: worker %d pid %d is not ready after %.0f s; killing it",
+                    worker.slot,
+                    worker.pid,
+                    READY_TIMEOUT,
+                )
+            else:
+                continue
+            worker.killed = True
+            worker.signal(signal.SIGKILL)
 
     def _reap(self) -> None:
         for worker in list(self.workers):

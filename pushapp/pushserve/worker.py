@@ -1,7 +1,8 @@
 """One pushserve worker: daphne on the listening socket its supervisor handed down, with its own hub.
 
 ``python -m pushapp.pushserve.worker --fd N --ready-fd M …`` (the supervisor starts it; DJANGO_SETTINGS_MODULE
-comes from the environment). It writes ``ready`` to the ready pipe once it serves. SIGTERM drains
+comes from the environment). It writes ``ready`` to the ready pipe once it serves, then a heartbeat
+from its event loop (``--worker-timeout``). SIGTERM drains
 (:mod:`pushapp.server.hub.drain`) and exits; a second SIGTERM closes what is left at once. SIGINT is ignored:
 Ctrl-C reaches the whole process group and the supervisor relays it. If the supervisor dies, Linux sends
 the worker SIGTERM, so it drains instead of lingering.
@@ -26,6 +27,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pushapp.pushserve.worker")
     parser.add_argument("--fd", type=int, required=True, help="the inherited listening socket")
     parser.add_argument("--ready-fd", type=int, required=True, help="pipe to write 'ready' to")
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=0.0,
+        help="the supervisor's watchdog: write heartbeats to the ready pipe (0: none, close it once ready)",
+    )
     parser.add_argument("--drain", type=float, default=10.0)
     parser.add_argument("--service", default="")
     parser.add_argument("--worker", default="0")

@@ -9,7 +9,9 @@ import time
 from collections import Counter
 from typing import Any
 
+from ..codes import CloseCode
 from ..conf import push_settings
+from ..runtime import telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,25 @@ class FrameRate:
             return False
         self.tokens -= 1.0
         return True
+
+
+def control_frame_refusal(rate: FrameRate, ping: bool, backlog: int) -> int | None:
+    """The close code a client's control frame (ping, pong or close) earns, or None: answer it as usual.
+
+    The server answers these itself, below the application: uncounted, a client that pings and never
+    reads grew a server by 90 MB a second. Each takes a token of the connection's ``rate`` (4007 past it),
+    and a pong is a reply like any other: one that would wait behind more than ``MAX_BUFFERED_BYTES``
+    unsent (``backlog``) closes the client with 4005 instead. Counted and logged as the other refusals."""
+    if not rate.take():
+        report("frame_rate", "a client sends control frames too fast")
+        code = CloseCode.RATE_LIMITED
+    elif ping and backlog > push_settings.MAX_BUFFERED_BYTES:
+        report("slow_client", f"a client does not read its pongs ({backlog} bytes wait)")
+        code = CloseCode.TOO_SLOW
+    else:
+        return None
+    telemetry.stats.closes[str(int(code))] += 1
+    return int(code)
 
 
 gate = Gate()  # one per process: the caps are per server process

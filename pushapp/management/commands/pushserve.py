@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...conf import push_settings
 from ...pushserve.listener import DEFAULT_BACKLOG, open_listener, raise_nofile_limit
 from ...pushserve.supervisor import Supervisor, worker_command
 from ...runtime.layer import layer_kind
@@ -36,6 +37,13 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="on SIGTERM or a reload, spread the clients' reconnects over this long (default 10)",
         )
+        parser.add_argument(
+            "--worker-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="kill and replace a worker whose event loop sent no heartbeat for this long (default: "
+            'PUSHAPP["WORKER_TIMEOUT"], 30; 0: never)',
+        )
         parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog")
         parser.add_argument(
             "--access-log", metavar="FILE", help="daphne's access log: a file, or - for stdout"
@@ -56,6 +64,11 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1")
         if options["drain"] < 0:
             raise CommandError("--drain cannot be negative")
+        timeout = options["worker_timeout"]
+        if timeout is None:
+            timeout = push_settings.WORKER_TIMEOUT
+        if timeout < 0:
+            raise CommandError("--worker-timeout cannot be negative")
         if not getattr(settings, "ASGI_APPLICATION", None):
             raise CommandError("settings.ASGI_APPLICATION is not set: pushserve serves that application")
         if options["workers"] > 1 and layer_kind() == "memory":
@@ -76,7 +89,7 @@ class Command(BaseCommand):
         bind = _address(sock)
         self.stdout.write(f"pushserve: listening on {bind} (open-file limit {soft}, hard {hard})")
         self.stdout.flush()
-        worker_options = [f"--verbosity={verbosity}"]
+        worker_options = [f"--verbosity={verbosity}", f"--worker-timeout={timeout}"]
         if options["access_log"]:
             worker_options.append(f"--access-log={options['access_log']}")
         if options["proxy_headers"]:
@@ -89,6 +102,7 @@ class Command(BaseCommand):
             options["workers"],
             options["drain"],
             worker_command(options["drain"], service, bind, worker_options),
+            timeout,
         )
         sys.exit(supervisor.run())
 

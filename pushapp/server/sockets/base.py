@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from ...protocol.frames import Payload
 from ...runtime.registry import Connection
+from ..limits import FrameRate
 
 #: Called with a connection that does not read what it is sent; the hub closes it with 4005.
 OnSlow = Callable[[Connection], None]
@@ -43,6 +44,12 @@ class Sink(Generic[H]):
     def limit_frame_size(handle: H, max_bytes: int) -> None:
         """Have the server refuse client frames over ``max_bytes`` itself, where it can (else the consumer
         checks each frame)."""
+
+    @staticmethod
+    def limit_control_frames(handle: H, rate: FrameRate) -> None:
+        """Have the server count the control frames the client sends against ``rate`` and its pongs
+        against ``MAX_BUFFERED_BYTES`` (:func:`~pushapp.server.limits.control_frame_refusal`), where it
+        can (other servers answer pings themselves)."""
 
     @staticmethod
     async def abort(handle: H, code: int) -> None:

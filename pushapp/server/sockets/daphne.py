@@ -13,13 +13,15 @@ names its protocol, as pushapp's own server names itself. Through it:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from ..limits import FrameRate, control_frame_refusal
 from .base import EXTENSION
-from .outbox import OutboxSink
+from .outbox import OutboxSink, close_linger
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class WebSocketProtocol(Protocol):
     def sendCloseFrame(
         self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
     ) -> None: ...
+
+    def processControlFrame(self) -> bool: ...
 
 
 def name_connections() -> None:
@@ -153,6 +157,27 @@ def limit_message_size(handle: WebSocketProtocol, max_bytes: int) -> None:
     handle.maxMessagePayloadSize = max_bytes
     handle.maxFramePayloadSize = max_bytes
     handle.failByDrop = False  # send the close frame with its code instead of dropping the TCP connection
+
+
+def limit_control_frames(handle: WebSocketProtocol, rate: FrameRate) -> None:
+    """Count the control frames of ``handle`` (daphne's protocol) against ``rate`` and its pongs against
+    MAX_BUFFERED_BYTES. autobahn reads every control frame in ``processControlFrame`` and answers a ping
+    there (``onPing``: ``sendPong``) with no limit of its own: this connection's runs
+    :func:`_control_frame` first."""
+    handle.processControlFrame = functools.partial(_control_frame, handle, rate)  # type: ignore[method-assign]  # this connection's own
+
+
+_PING = 0x9
+
+
+def _control_frame(protocol: Any, rate: FrameRate) -> bool:
+    if is_open(protocol):
+        ping = protocol.current_frame.opcode == _PING
+        code = control_frame_refusal(rate, ping, buffered_bytes(protocol.transport))
+        if code is not None:
+            DaphneSink.end(protocol, code, close_linger(code))  # closing: autobahn answers no more pings
+    answered: bool = type(protocol).processControlFrame(protocol)
+    return answered
 
 
 def is_open(protocol: WebSocketProtocol) -> bool:
@@ -267,6 +292,7 @@ class DaphneSink(OutboxSink[WebSocketProtocol]):
     """Writes straight to the Twisted transports behind daphne's WebSocket protocols."""
 
     limit_frame_size = staticmethod(limit_message_size)
+    limit_control_frames = staticmethod(limit_control_frames)
 
     @staticmethod
     async def abort(handle: WebSocketProtocol, code: int) -> None:

@@ -2,10 +2,11 @@
 
 The front end accepts each connection and reads its request head, nothing more (the socket is watched
 with the loop's reader callback, no transport or task is made for it). A WebSocket upgrade (``GET`` with
-``Upgrade: websocket``) on the push path becomes a :class:`~.native.NativeWebSocket`; any
-other request is handed, with the bytes already read, to the fallback (daphne's HTTP factory, for
-Django's views and any other WebSocket route, and plain HTTP to the push path, which Django answers). So
-one port serves the project as before, and each push connection costs what the push path needs.
+``Upgrade: websocket``) on the push path, or a head on it too large to finish reading, becomes a
+:class:`~.native.NativeWebSocket`; any other request is handed, with the bytes already read, to the
+fallback (daphne's HTTP factory, for Django's views and any other WebSocket route, and plain HTTP to the
+push path, which Django answers). So one port serves the project as before, and each push connection
+costs what the push path needs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .handshake import MAX_HEAD
+from .handshake import MAX_HEAD, tokens
 from .native import HANDSHAKE_SECONDS, ClientAddress, NativeWebSocket, peer_address
 
 logger = logging.getLogger(__name__)
@@ -40,15 +41,20 @@ _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 Fallback = Callable[[socket.socket, bytes], None]
 
 
-def is_push_handshake(head: bytes, push_path: bytes) -> bool:
-    """Whether a request head is a WebSocket upgrade of the push path (with or without a query string)."""
-    line, _, rest = head.partition(b"\r\n")
+def is_push_handshake(data: bytes, push_path: bytes) -> bool:
+    """Whether a request is pushapp's server's to answer: a ``GET`` of the push path (with or without a
+    query string) whose head says ``Upgrade: websocket`` (the token, as daphne routes it), or whose head
+    is still not complete at :data:`MAX_HEAD` bytes (the server answers it 431, however it arrived)."""
+    end = data.find(b"\r\n\r\n")
+    line, _, rest = (data if end < 0 else data[:end]).partition(b"\r\n")
     parts = line.split(b" ")
     if len(parts) != 3 or parts[0] != b"GET" or parts[1].split(b"?", 1)[0] != push_path:
         return False
+    if end < 0:
+        return True
     for header in rest.split(b"\r\n"):
         name, _, value = header.partition(b":")
-        if name.lower() == b"upgrade" and b"websocket" in value.lower():
+        if name.lower() == b"upgrade" and b"websocket" in tokens(value):
             return True
     return False
 
@@ -174,7 +180,7 @@ class _RequestHead:
             return False
         self._done()
         front = self.front
-        if end >= 0 and is_push_handshake(data[:end], front.push_path):
+        if is_push_handshake(data, front.push_path):
             assert front.loop is not None
             task = front.loop.create_task(self._serve_push(front, self.sock, data))
             front.starting.add(task)  # the loop holds tasks weakly

@@ -19,6 +19,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
 }
 
 
@@ -40,10 +41,12 @@ def parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     is not one (RFC 6455 section 4.2.1)."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise HandshakeError(400, "not an HTTP/1.1 request line")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        raise HandshakeError(400, "not an HTTP request line")
     if parts[0] != b"GET":
         raise HandshakeError(405, "a WebSocket handshake is a GET")
+    if parts[2] != b"HTTP/1.1":  # an HTTP/1.0 client or proxy knows no Upgrade (RFC 6455 section 4.2.1)
+        raise HandshakeError(505, "a WebSocket handshake is an HTTP/1.1 request")
     headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
@@ -65,7 +68,8 @@ def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return found[0] if found else None
 
 
-def _tokens(value: bytes | None) -> list[bytes]:
+def tokens(value: bytes | None) -> list[bytes]:
+    """The lowercased items of a comma-separated header value (``Connection``, ``Upgrade``)."""
     return [token.strip().lower() for token in (value or b"").split(b",")]
 
 
@@ -75,7 +79,9 @@ def check_upgrade(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, list[str]]
     when the version is wrong."""
     if _one(headers, b"host") is None:
         raise HandshakeError(400, "no Host header")
-    if b"upgrade" not in _tokens(b",".join(header_values(headers, b"connection"))):
+    if b"websocket" not in tokens(b",".join(header_values(headers, b"upgrade"))):
+        raise HandshakeError(400, "Upgrade does not say websocket")
+    if b"upgrade" not in tokens(b",".join(header_values(headers, b"connection"))):
         raise HandshakeError(400, "Connection does not say Upgrade")
     if _one(headers, b"sec-websocket-version") != b"13":
         raise HandshakeError(400, "only WebSocket version 13 is spoken")

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ...codes import CloseCode
+from ..limits import FrameRate, control_frame_refusal
 from .base import EXTENSION
 from .handshake import MAX_HEAD, HandshakeError, accept_key, check_upgrade, http_error, parse_head
-from .outbox import OutboxSink, encode_frame
+from .outbox import OutboxSink, close_linger, encode_frame
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class NativeWebSocket(asyncio.Protocol):
         "fragments_size",
         "key",
         "max_message",
+        "rate",
         "state",
         "task",
         "timer",
@@ -118,6 +120,7 @@ class NativeWebSocket(asyncio.Protocol):
         self.fragment_opcode = OP_TEXT
         self.fragments_size = 0
         self.max_message = DEFAULT_MAX_MESSAGE
+        self.rate: FrameRate | None = None  # set by the application: control frames count against it
         self.close_code: int | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------
@@ -199,12 +202,12 @@ class NativeWebSocket(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._run(scope))
 
     def refuse(self, status: int, detail: str, extra: bytes = b"") -> None:
-        """Answer the handshake with HTTP ``status`` and close."""
+        """Answer the handshake with HTTP ``status`` and close (:meth:`_linger`: a client still sending its
+        head, one over MAX_HEAD in pieces, gets the answer rather than a reset)."""
         if self.state not in (_HANDSHAKE, _CONNECTING):
             return
-        self.state = _CLOSED
         self.transport.write(http_error(status, detail, extra))
-        self.transport.close()
+        self._linger()
 
     async def _run(self, scope: dict[str, Any]) -> None:
         try:
@@ -356,6 +359,11 @@ class NativeWebSocket(asyncio.Protocol):
         return None
 
     def _control(self, opcode: int, payload: bytes) -> None:
+        if self.state == _OPEN and self.rate is not None:
+            size = self.transport.get_write_buffer_size()
+            code = control_frame_refusal(self.rate, opcode == OP_PING, size)
+            if code is not None:
+                self.close(code, linger=close_linger(code))  # closing: nothing more is answered
         if opcode == OP_PING:
             if self.state == _OPEN:
                 self.transport.write(control_frame(OP_PONG, payload))
@@ -377,6 +385,9 @@ class NativeWebSocket(asyncio.Protocol):
         self.close_code = code
         self._emit({"type": "websocket.disconnect", "code": code})
         self.state = _CLOSING
+        self.buffer.clear()  # nothing after a close frame is read
+        if self.timer is None:  # close() waits for what the client has not read: not for ever
+            self.timer = asyncio.get_running_loop().call_later(CLOSE_SECONDS, self.transport.abort)
         self.transport.close()  # the server closes the TCP connection first (RFC 6455 section 7.1.1)
         return None
 
@@ -387,6 +398,12 @@ class NativeWebSocket(asyncio.Protocol):
             self.transport.write(close_frame(code))
             self.close_code = code
             self._emit({"type": "websocket.disconnect", "code": code})
+        self._linger()
+
+    def _linger(self) -> None:
+        """Stop sending (``FIN``) and drop what the client still sends until it closes too, for at most
+        CLOSE_SECONDS: a socket closed with unread bytes is reset, and a reset discards what the client
+        has not read yet, our last answer with it."""
         self.state = _FAILED
         self.buffer.clear()
         self.transport.write_eof()
@@ -425,6 +442,10 @@ class NativeSink(OutboxSink[NativeWebSocket]):
     @staticmethod
     def limit_frame_size(handle: NativeWebSocket, max_bytes: int) -> None:
         handle.max_message = max_bytes
+
+    @staticmethod
+    def limit_control_frames(handle: NativeWebSocket, rate: FrameRate) -> None:
+        handle.rate = rate
 
     @staticmethod
     async def abort(handle: NativeWebSocket, code: int) -> None:

@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 #: Seconds a client closed for not reading (4005) has to read its backlog and the close frame.
 SLOW_CLOSE_SECONDS = 10.0
 
+
+def close_linger(code: int) -> float | None:
+    """Seconds a client closed with ``code`` gets to answer (None: the server's default)."""
+    return SLOW_CLOSE_SECONDS if code == CloseCode.TOO_SLOW else None
+
+
 #: Connections written at once when a push finds nothing queued: the first sockets of a fan-out do not
 #: wait until the frame is queued for the last one (the rest go out once this loop iteration is over).
 FIRST_SLICE = 64
@@ -182,4 +188,4 @@ class OutboxSink(Sink[H]):
             self.transmit(handle, b"".join(frames))
         # Its close frame waits behind everything it has not read: give it time to get there, so a
         # reader that stalled and resumes learns why (memory stays bounded: nothing more is queued).
-        self.end(handle, code, SLOW_CLOSE_SECONDS if code == CloseCode.TOO_SLOW else None)
+        self.end(handle, code, close_linger(code))
