@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.auth import get_user
 from channels.db import database_sync_to_async
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
@@ -120,7 +121,12 @@ def _user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def connect_revocation() -> None:
-    """Connect the receivers above (``PushappConfig.ready``); each setting turns its case off."""
+    """Connect the receivers above (``PushappConfig.ready``); each setting turns its case off. A project
+    without a user model (no ``django.contrib.auth``) has no logout or password change to follow."""
+    try:
+        user_model = django_apps.get_model(settings.AUTH_USER_MODEL)
+    except (LookupError, ValueError):
+        return
     user_logged_out.connect(_logged_out, dispatch_uid="pushapp.revoke_on_logout")
-    pre_save.connect(_user_saving, sender=settings.AUTH_USER_MODEL, dispatch_uid="pushapp.revoke_saving")
-    post_save.connect(_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="pushapp.revoke_saved")
+    pre_save.connect(_user_saving, sender=user_model, dispatch_uid="pushapp.revoke_saving")
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid="pushapp.revoke_saved")

@@ -101,21 +101,19 @@ async def _refused(reason: str | None, ip: str, kind: type[Sink], handle: Any) -
     return True
 
 
-def revocation_keys(identity: Identity) -> tuple[str, ...]:
-    """What a revocation may have named of this identity: its uid, the session its token came from."""
-    keys = () if identity.uid is None else ("u:" + identity.uid,)
-    return keys if identity.session is None else (*keys, "s:" + identity.session)
-
-
-async def _admit(identity: Identity, client_id: str) -> str:
-    """``"ok"``, ``"full"`` (``MAX_CONNECTIONS_PER_UID``, reserved atomically for the cluster: concurrent
-    connects cannot all pass a check made before any of them is written) or ``"revoked"`` (the token
-    was issued before its uid or session was revoked). No round trip when there is nothing to check."""
-    cap = push_settings.MAX_CONNECTIONS_PER_UID if identity.uid is not None else None
-    keys = revocation_keys(identity) if identity.issued else ()
-    if cap is None and not keys:
-        return "ok"
-    return await get_backend().aadmit(Admission(identity.uid, client_id, cap, identity.issued, keys))
+async def _refusal(hub: Hub, identity: Identity, client_id: str) -> tuple[str, int] | None:
+    """Why a connection that authenticated may not come in, and its close code; None when it may. The
+    revocations are the hub's own copy (no round trip); ``MAX_CONNECTIONS_PER_UID`` is checked and
+    reserved in one atomic step for the cluster, so concurrent connects cannot all pass a check made
+    before any of them was written."""
+    if hub.revoked.refuses(identity):
+        return "revoked", CloseCode.REVOKED
+    cap = push_settings.MAX_CONNECTIONS_PER_UID
+    if cap is None or identity.uid is None:
+        return None
+    if await get_backend().aadmit(Admission(identity.uid, client_id, cap)) == "ok":
+        return None
+    return "connections_per_uid", CloseCode.TOO_MANY_CONNECTIONS
 
 
 def _finite(text: str) -> float:
@@ -198,11 +196,10 @@ class PushConsumer:
         try:
             hub = await get_hub()
             client_id = new_client_id(hub.node_id)
-            verdict = await _admit(identity, client_id)
-            if verdict != "ok":
-                full = verdict == "full"
-                report("connections_per_uid" if full else "revoked", f"uid {identity.uid!r}")
-                await kind.abort(handle, CloseCode.TOO_MANY_CONNECTIONS if full else CloseCode.REVOKED)
+            refusal = await _refusal(hub, identity, client_id)
+            if refusal is not None:
+                report(refusal[0], f"uid {identity.uid!r}")
+                await kind.abort(handle, refusal[1])
                 return
             sink = hub.sinks.of(kind)
             conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
@@ -232,6 +229,8 @@ class PushConsumer:
             identity = await get_authenticator().aauthenticate(scope, token)
             if identity.uid != conn.uid:
                 raise AuthenticationFailed("the token is for another uid")
+            if hub.revoked.refuses(identity):
+                raise AuthenticationFailed("the token was revoked")
         except AuthenticationFailed as err:
             await conn.sink.send(conn, error_frame("refresh_refused", str(err)))
             return

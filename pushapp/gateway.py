@@ -76,7 +76,7 @@ from .sender.ops import Op
 from .sender.plans import SPREAD_LIMIT
 from .sender.publish import apublish, flush, publish
 from .sender.rpc import get_caller
-from .tokens import CLOCK_SKEW, session_hash
+from .tokens import CLOCK_SKEW, revocation_keys, session_hash
 
 logger = logging.getLogger(__name__)
 
@@ -206,11 +206,12 @@ async def aget_session(client_id: str) -> dict[str, Any] | None:
 
 
 async def _arevoke(uid: str, session_key: str | None) -> None:
-    """Remember the revocation (tokens issued before it are refused, 4008), then close what is open."""
-    session = session_hash(session_key)
-    key = "u:" + uid if session is None else "s:" + session
-    await get_backend().arevoke([key], time.time(), push_settings.TOKEN_MAX_AGE + CLOCK_SKEW)
-    await apublish(plans.revoke(uid, session))
+    """Remember the revocation for the hubs that start later, then tell every running hub: each closes
+    what is open and refuses the tokens issued before it (4008)."""
+    session, when = session_hash(session_key), time.time()
+    keys = revocation_keys(None if session else uid, session)
+    await get_backend().arevoke(keys, when, push_settings.TOKEN_MAX_AGE + CLOCK_SKEW)
+    await apublish(plans.revoke(uid, session, when))
 
 
 async def arevoke_uid(uid: str | int) -> None:

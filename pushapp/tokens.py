@@ -69,6 +69,13 @@ def session_hash(session_key: str | None) -> str | None:
     return salted_hmac(_SESSION_SALT, session_key).hexdigest()[:20]
 
 
+def revocation_keys(uid: str | None, session: str | None) -> list[str]:
+    """What a revocation names: ``"u:<uid>"`` for every token of the uid, ``"s:<session hash>"`` for those
+    minted in one session."""
+    keys = [] if uid is None else ["u:" + uid]
+    return keys if session is None else [*keys, "s:" + session]
+
+
 def issue_token(
     uid: str | int | None = None, groups: Iterable[str] = (), session_key: str | None = None
 ) -> str:

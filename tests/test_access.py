@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from pushapp import gateway, tokens
 from pushapp.protocol import wire
-from pushapp.protocol.names import uid_layer_group
+from pushapp.protocol.names import ALL_GROUP
 from pushapp.runtime.layer import get_layer
 from pushapp.server.hub import get_hub
 from tests.support.communicators import Client, clean_hub, connect, open_socket
@@ -59,7 +59,7 @@ async def test_a_connection_closes_with_4002_when_its_token_expires_unless_refre
 async def test_a_revocation_closes_the_uids_connections_with_4008() -> None:
     with override_settings(PUSHAPP=QUICK_SWEEP):
         tab, phone, other = await connect(uid="r"), await connect(uid="r"), await connect(uid="o")
-        await get_layer().group_send(uid_layer_group("r"), wire.revoke("r"))
+        await get_layer().group_send(ALL_GROUP, wire.revoke("r", None, time.time()))
         assert await closed_with(tab) == 4008
         assert await closed_with(phone) == 4008
         await gateway.asend_to_uid("o", "not revoked")
@@ -72,7 +72,7 @@ async def test_a_session_revocation_closes_only_that_sessions_connections() -> N
         laptop = await connect(uid="r", session_key="laptop-session-key")
         phone = await connect(uid="r", session_key="phone-session-key")
         session = tokens.session_hash("laptop-session-key")
-        await get_layer().group_send(uid_layer_group("r"), wire.revoke("r", session))
+        await get_layer().group_send(ALL_GROUP, wire.revoke("r", session, time.time()))
         assert await closed_with(laptop) == 4008
         await gateway.asend_to_uid("r", "the phone stays")
         assert await phone.receive() == "the phone stays"

@@ -25,14 +25,11 @@ ADMISSION_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Admission:
-    """A connection asking in: its uid and client id, the uid's cap, and for revocation the date of its
-    token (0: none) and the keys that may have been revoked (``"u:<uid>"``, ``"s:<session hash>"``)."""
+    """A connection of ``uid`` asking in as ``client_id``, under ``MAX_CONNECTIONS_PER_UID`` (``cap``)."""
 
-    uid: str | None
+    uid: str
     client_id: str
-    cap: int | None
-    issued: float
-    keys: tuple[str, ...]
+    cap: int
 
 
 @dataclass(frozen=True)
@@ -163,15 +160,17 @@ class Backend:
         raise NotImplementedError
 
     async def aadmit(self, admission: Admission) -> str:
-        """``"ok"`` (the client id now counts toward its uid's cap), ``"full"`` or ``"revoked"``: checked
-        and reserved in one atomic step for the whole cluster."""
+        """``"ok"`` (the client id now counts toward its uid's cap) or ``"full"``: checked and reserved in
+        one atomic step for the whole cluster."""
         raise NotImplementedError
 
-    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
-        """Remember for ``ttl`` seconds that access ``keys`` was revoked at ``when`` (unix seconds)."""
+    async def arevoke(self, keys: list[str], when: float, keep: float) -> None:
+        """Remember that access ``keys`` (``"u:<uid>"``, ``"s:<session hash>"``) was revoked at ``when``
+        (unix seconds), for ``keep`` seconds: every hub that starts meanwhile reads it."""
         raise NotImplementedError
 
-    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
+    async def arevocations(self) -> dict[str, float]:
+        """Every revocation remembered, ``{key: when}``."""
         raise NotImplementedError
 
     def nodes(self) -> list[NodeInfo]:

@@ -152,7 +152,7 @@ class MemoryWriter(Writer):
 class MemoryBackend(Backend):
     def __init__(self) -> None:
         self.counts = events.Counts()
-        self.revoked: dict[str, tuple[float, float]] = {}  # key -> (when, forgotten after)
+        self.revoked: dict[str, float] = {}  # access key -> when it was revoked
         self.admitted: dict[str, dict[str, float]] = {}  # uid -> {client id: counts until}
 
     def writer(
@@ -178,12 +178,6 @@ class MemoryBackend(Backend):
     async def aadmit(self, admission: Admission) -> str:
         """As presence.lua's ``admit``, for this process (no await between the check and the reserve)."""
         now = time.time()
-        for key in admission.keys if admission.issued else ():
-            when, until = self.revoked.get(key, (0.0, 0.0))
-            if until > now and when >= admission.issued:
-                return "revoked"
-        if admission.cap is None or admission.uid is None:
-            return "ok"
         admitted = self.admitted.setdefault(admission.uid, {})
         for cid in [cid for cid, until in admitted.items() if until <= now]:
             del admitted[cid]
@@ -193,12 +187,10 @@ class MemoryBackend(Backend):
         admitted[admission.client_id] = now + ADMISSION_SECONDS
         return "ok"
 
-    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
-        now = time.time()
-        for key in [key for key, (_, until) in self.revoked.items() if until <= now]:
-            del self.revoked[key]  # forgotten: a token dated before it has expired by now
-        for key in keys:
-            self.revoked[key] = (when, now + ttl)
+    async def arevoke(self, keys: list[str], when: float, keep: float) -> None:
+        for key in [key for key, at in self.revoked.items() if at < when - keep]:
+            del self.revoked[key]
+        self.revoked.update(dict.fromkeys(keys, when))
 
-    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
-        self.revoke(keys, when, ttl)
+    async def arevocations(self) -> dict[str, float]:
+        return dict(self.revoked)

@@ -8,7 +8,7 @@
 --   P.."n:"..N..":groups" SET  groups joined on N; P.."n:"..N..":g:"..sha1(group) SET client ids
 --   P.."n:"..N..":e"     HASH  presence-event field -> N's connections counted for it
 --   P.."e"               HASH  presence-event field -> the count over every node
---   P.."r:"..K           STRING when access K ("u:"..uid, "s:"..session hash) was revoked (unix seconds)
+--   P.."revoked"         HASH  access key ("u:"..uid, "s:"..session hash) -> when it was revoked
 --   P.."a:"..sha1(uid)   ZSET  client ids admitted toward uid's cap -> until when the admission counts
 -- A node is live while its heartbeat is younger than the TTL; queries read live nodes only, so a
 -- crashed process vanishes from every answer after at most TTL seconds, before its keys are reaped.
@@ -16,6 +16,7 @@ local op, P, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local NODES = P .. 'nodes'
+local REVOKED = P .. 'revoked'
 
 local function nk(n, suffix) return P .. 'n:' .. n .. ':' .. suffix end
 local function ukey(n, uid) return nk(n, 'u:' .. redis.sha1hex(uid)) end
@@ -199,34 +200,43 @@ elseif op == 'all_group_members' then
   for _, group in ipairs(groups) do out[#out + 1] = group; out[#out + 1] = index[group].list end
   return out
 elseif op == 'admit' then
-  -- ARGV[4] uid, [5] client id, [6] cap ('' none), [7] issued ('' none: no revocation by date),
-  -- [8] seconds an admission counts, [9..] revocation keys. One atomic step, so that concurrent
+  -- ARGV[4] seconds an admission counts; then per connection asking in: uid, client id, cap. A verdict
+  -- each, "ok" (the client id now counts toward the cap) or "full", in one atomic step: concurrent
   -- connects of one uid on any number of servers cannot all pass a check made before any of them wrote.
-  local uid, cid, cap, issued, hold = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-  if issued ~= '' then
-    for i = 9, #ARGV do
-      local at = redis.call('GET', P .. 'r:' .. ARGV[i])
-      if at and tonumber(at) >= tonumber(issued) then return 'revoked' end
+  local hold, verdicts = tonumber(ARGV[4]), {}
+  for i = 5, #ARGV, 3 do
+    local uid, cid, cap = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    local admitted = P .. 'a:' .. redis.sha1hex(uid)
+    redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now)
+    local seen, n = {}, 0
+    for _, member in ipairs(redis.call('ZRANGE', admitted, 0, -1)) do seen[member] = true; n = n + 1 end
+    for _, node in ipairs(live()) do
+      for _, member in ipairs(redis.call('SMEMBERS', ukey(node, uid))) do
+        if not seen[member] then seen[member] = true; n = n + 1 end
+      end
+    end
+    if n >= cap then
+      verdicts[#verdicts + 1] = 'full'
+    else
+      redis.call('ZADD', admitted, now + hold, cid)
+      redis.call('EXPIRE', admitted, math.ceil(hold) + 1)
+      verdicts[#verdicts + 1] = 'ok'
     end
   end
-  if cap == '' then return 'ok' end
-  local admitted = P .. 'a:' .. redis.sha1hex(uid)
-  redis.call('ZREMRANGEBYSCORE', admitted, '-inf', now)
-  local seen, n = {}, 0
-  for _, member in ipairs(redis.call('ZRANGE', admitted, 0, -1)) do seen[member] = true; n = n + 1 end
-  for _, node in ipairs(live()) do
-    for _, member in ipairs(redis.call('SMEMBERS', ukey(node, uid))) do
-      if not seen[member] then seen[member] = true; n = n + 1 end
-    end
-  end
-  if n >= tonumber(cap) then return 'full' end
-  redis.call('ZADD', admitted, now + hold, cid)
-  redis.call('EXPIRE', admitted, math.ceil(hold) + 1)
-  return 'ok'
+  return verdicts
 elseif op == 'revoke' then
-  -- ARGV[4] when, [5] seconds to remember it (a token older than that has expired anyway), [6..] keys
-  for i = 6, #ARGV do redis.call('SET', P .. 'r:' .. ARGV[i], ARGV[4], 'EX', math.ceil(tonumber(ARGV[5]))) end
+  -- ARGV[4] when (unix seconds, the revoker's clock, as tokens are dated), [5] seconds a revocation is
+  -- kept (a token issued before it has expired by then), [6..] keys. Revocations are few: the hash is
+  -- pruned here and read whole by every hub that starts.
+  local when, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local all = redis.call('HGETALL', REVOKED)
+  for i = 1, #all, 2 do
+    if tonumber(all[i + 1]) < when - keep then redis.call('HDEL', REVOKED, all[i]) end
+  end
+  for i = 6, #ARGV do redis.call('HSET', REVOKED, ARGV[i], ARGV[4]) end
   return #ARGV - 5
+elseif op == 'revocations' then
+  return redis.call('HGETALL', REVOKED)
 elseif op == 'node_alive' then
   if is_live(ARGV[4]) then return 1 end
   return 0

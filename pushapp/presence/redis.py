@@ -44,6 +44,8 @@ class RedisBackend(Backend):
         self._lock = threading.Lock()
         self._sync: redis.Redis | None = None
         self._async: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
+        self._batches: set[asyncio.Task[None]] = set()
+        self._admissions: dict[asyncio.AbstractEventLoop, list[tuple[Admission, asyncio.Future[str]]]] = {}
 
     @classmethod
     def from_settings(cls, config: dict[str, Any]) -> RedisBackend:
@@ -98,22 +100,43 @@ class RedisBackend(Backend):
         return RedisWriter(self, node_id, registry, info, on_lost, emit)
 
     async def aadmit(self, admission: Admission) -> str:
-        answer: str = await self._acall(
-            "admit",
-            admission.uid or "",
-            admission.client_id,
-            "" if admission.cap is None else str(admission.cap),
-            repr(admission.issued) if admission.issued else "",
-            str(ADMISSION_SECONDS),
-            *admission.keys,
-        )
-        return answer
+        """Admissions asked for in one loop iteration (a reconnect storm's) go to Redis together: one
+        script call and one connection for all of them, not a pooled connection each."""
+        loop = asyncio.get_running_loop()
+        batch = self._admissions.get(loop)
+        if batch is None:
+            batch = self._admissions[loop] = []
+            loop.call_soon(self._start_batch, loop)
+        verdict: asyncio.Future[str] = loop.create_future()
+        batch.append((admission, verdict))
+        return await verdict
 
-    def revoke(self, keys: list[str], when: float, ttl: float) -> None:
-        self._call("revoke", repr(when), str(ttl), *keys)
+    def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._admit_batch(loop))
+        self._batches.add(task)  # referenced until done: the loop keeps only a weak reference
+        task.add_done_callback(self._batches.discard)
 
-    async def arevoke(self, keys: list[str], when: float, ttl: float) -> None:
-        await self._acall("revoke", repr(when), str(ttl), *keys)
+    async def _admit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._admissions.pop(loop)
+        args: list[str] = [str(ADMISSION_SECONDS)]
+        for a, _ in batch:
+            args += [a.uid, a.client_id, str(a.cap)]
+        try:
+            verdicts = await self._acall("admit", *args)
+        except Exception as err:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), verdict in zip(batch, verdicts, strict=True):
+            if not future.done():
+                future.set_result(verdict)
+
+    async def arevoke(self, keys: list[str], when: float, keep: float) -> None:
+        await self._acall("revoke", repr(when), str(keep), *keys)
+
+    async def arevocations(self) -> dict[str, float]:
+        return {key: float(when) for key, when in _pairs(await self._acall("revocations")).items()}
 
     def is_online(self, client_id: str) -> bool:
         return bool(self._call("is_online", client_id))

@@ -15,8 +15,9 @@ Keys are one letter because every push carries them through Redis. The legend:
 ``pushapp.reply`` — the answer to a ``pushapp.ctl``: ``i`` the request id, ``v`` the value.
 ``pushapp.ungroup`` — empty a group in every process: ``g`` the group name.
 ``pushapp.ready`` — a process sends it to its own new channel, to learn when its subscription is live.
-``pushapp.revoke`` — access ended, to the uid's layer group: ``u`` the uid; ``s`` the hash of one Django
-    session (absent: every connection of the uid). Each hub closes those connections with 4008.
+``pushapp.revoke`` — access ended, to every hub: ``u`` the uid; ``s`` the hash of one Django session
+    (absent: all of the uid's); ``w`` when (unix seconds). Each hub closes those connections with 4008 and
+    refuses, from then on, tokens issued before ``w`` for them.
 ``pushapp.probe`` — a hub sends it to its own probe group every second: ``i`` a sequence number. When
     it stops coming back, the hub's subscriptions or group memberships were lost (docs/recovery.md).
 """
@@ -86,6 +87,7 @@ class Revoke(TypedDict):
     type: str
     u: str
     s: NotRequired[str]
+    w: float
 
 
 class Probe(TypedDict):
@@ -158,9 +160,10 @@ def report() -> Report:
     return {"type": REPORT}
 
 
-def revoke(uid: str, session: str | None = None) -> Revoke:
-    """To every hub holding ``uid``: close its connections (those of ``session`` only, when given), 4008."""
-    message: Revoke = {"type": REVOKE, "u": uid}
+def revoke(uid: str, session: str | None, when: float) -> Revoke:
+    """To every hub: close the connections of ``uid`` (of ``session`` only, when given) with 4008, and
+    refuse the tokens issued for them before ``when``."""
+    message: Revoke = {"type": REVOKE, "u": uid, "w": when}
     if session is not None:
         message["s"] = session
     return message

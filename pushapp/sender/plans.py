@@ -135,10 +135,10 @@ def ungroup(group: str) -> list[Op]:
     return [Op("group_send", group_layer_group(name), wire.ungroup(name))]
 
 
-def revoke(uid: str, session: str | None = None) -> list[Op]:
-    """To every hub holding ``uid``: close its connections (of the session hash ``session`` only, when
-    given) with 4008."""
-    return [Op("group_send", uid_layer_group(uid), wire.revoke(uid, session))]
+def revoke(uid: str, session: str | None, when: float) -> list[Op]:
+    """To every hub (revocations are few, and each hub refuses earlier tokens itself): close the
+    connections of ``uid`` (of the session hash ``session`` only, when given) with 4008."""
+    return [Op("group_send", ALL_GROUP, wire.revoke(uid, session, when))]
 
 
 def frame_to_group(group: str, frame: str) -> list[Op]:

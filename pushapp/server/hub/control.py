@@ -24,7 +24,7 @@ from ...protocol.names import group_layer_group, uid_layer_group
 from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.registry import Connection, Registry
-from ...tokens import client_proof
+from ...tokens import CLOCK_SKEW, Identity, client_proof, revocation_keys
 from .membership import LayerMembership
 from .recovery import Welcomes
 
@@ -40,6 +40,7 @@ class Parts(Protocol):
     membership: LayerMembership
     presence: Writer
     welcomes: Welcomes
+    revoked: Revocations
 
 
 def layer_groups(uid: str | None, groups: Iterable[str]) -> list[str]:
@@ -100,11 +101,33 @@ def welcome(conn: Connection, streams: dict[str, tuple[str, int]] | None = None)
     return frames.welcome_frame(conn.client_id, conn.uid, interval, proof, streams, conn.expires)
 
 
-async def revoke(parts: Parts, uid: str, origin: str | None) -> None:
-    """Access ended (``revoke_uid``, a logout, a password change): close the uid's connections here (those
-    minted in the session ``origin``, when given) with 4008, so that the client does not come back with
-    the same token."""
-    for conn in parts.registry.revoked(uid, origin):
+class Revocations:
+    """Every revocation of the cluster that still matters: each is sent to every hub, and a hub reads
+    them all from presence when it starts. So a handshake is checked here, with no round trip."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}  # access key -> when it was revoked
+
+    def add(self, at: dict[str, float]) -> None:
+        """Keep ``at`` too, forgetting what is older than any token still valid."""
+        oldest = time.time() - push_settings.TOKEN_MAX_AGE - CLOCK_SKEW
+        self.at = {key: when for key, when in {**self.at, **at}.items() if when >= oldest}
+
+    def refuses(self, identity: Identity) -> bool:
+        """Whether ``identity``'s token was issued before its uid or its session was revoked."""
+        if not identity.issued or not self.at:
+            return False
+        keys = revocation_keys(identity.uid, identity.session)
+        return any(self.at.get(key, 0.0) >= identity.issued for key in keys)
+
+
+async def revoke(parts: Parts, message: wire.Revoke) -> None:
+    """Access ended (``revoke_uid``, a logout, a password change): refuse the earlier tokens from now on,
+    and close the uid's connections here (those minted in the session ``s``, when given) with 4008, so
+    that the client does not come back with the same token."""
+    uid, session = message["u"], message.get("s")
+    parts.revoked.add(dict.fromkeys(revocation_keys(None if session else uid, session), message["w"]))
+    for conn in parts.registry.revoked(uid, session):
         await close(parts, conn, CloseCode.REVOKED)
 
 

@@ -65,6 +65,7 @@ class Hub:
         self.membership = LayerMembership(layer, self.channel, self.streams)
         self.presence: Writer = Writer()
         self.welcomes = recovery.Welcomes()
+        self.revoked = control.Revocations()
         self._dedupe = Dedupe()
         self._probe = Probe(self)
         self._tasks: list[asyncio.Task[None]] = []
@@ -78,7 +79,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(sweep(self), name=f"pushapp-sweep-{self.node_id}"))
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening)
-        await self.membership.hold([ALL_GROUP, self._probe.group])
+        await self.membership.hold([ALL_GROUP, self._probe.group])  # revocations come: read the older ones
+        self.revoked.add(await backend().arevocations())
         self._tasks.append(asyncio.create_task(self._probe.run(), name=f"pushapp-probe-{self.node_id}"))
         self.presence = backend().writer(self.node_id, self.registry, self.info_pairs, self._redis_lost, emit)
         await self.presence.start()
@@ -161,7 +163,7 @@ class Hub:
         elif kind == wire.UNGROUP:
             await control.ungroup(self, message["g"])
         elif kind == wire.REVOKE:
-            await control.revoke(self, message["u"], message.get("s"))
+            await control.revoke(self, message)
         elif kind == wire.READY:
             self._listening.set()
         elif kind == wire.PROBE:
