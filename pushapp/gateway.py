@@ -19,8 +19,9 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from .conf import push_settings
-from .exceptions import NestingTooDeep
+from .exceptions import NestingTooDeep, SessionTooLarge
 from .presence import get_backend
+from .protocol import wire
 from .protocol.frames import MAX_JSON_DEPTH, dumps, encode_payload, too_deep
 from .protocol.names import normalize_uid, validate_client_id, validate_group
 from .queries import (  # the query API is part of the one surface GatewayClient users know
@@ -178,7 +179,8 @@ async def aunbind_uid(client_id: str, uid: str | int | None = None) -> bool:
 
 
 async def ajoin_group(client_id: str, group: str) -> bool:
-    """Add the connection to ``group``; a send to the group that follows this call reaches it."""
+    """Add the connection to ``group``; a send to the group that follows this call reaches it. False if
+    the client is not online, or is in ``MAX_GROUPS_PER_CONNECTION`` groups already."""
     return bool(await _control("join", client_id, validate_group(group)))
 
 
@@ -186,14 +188,24 @@ async def aleave_group(client_id: str, group: str) -> bool:
     return bool(await _control("leave", client_id, validate_group(group)))
 
 
+def _session_written(answer: Any) -> bool:
+    if answer == wire.SESSION_TOO_LARGE:
+        raise SessionTooLarge(
+            f"the session would be over PUSHAPP['MAX_SESSION_SIZE'] ({push_settings.MAX_SESSION_SIZE} bytes)"
+        )
+    return bool(answer)
+
+
 async def aset_session(client_id: str, session: Mapping[str, Any]) -> bool:
-    """Replace the connection's session dict. False if the client is not online."""
-    return bool(await _control("session_set", client_id, _session(session)))
+    """Replace the connection's session dict. False if the client is not online; :class:`SessionTooLarge`
+    (nothing changed) if it would be over ``MAX_SESSION_SIZE`` bytes as JSON."""
+    return _session_written(await _control("session_set", client_id, _session(session)))
 
 
 async def aupdate_session(client_id: str, session: Mapping[str, Any]) -> bool:
-    """Merge ``session`` into the connection's session dict. False if the client is not online."""
-    return bool(await _control("session_update", client_id, _session(session)))
+    """Merge ``session`` into the connection's session dict. False if the client is not online;
+    :class:`SessionTooLarge` (nothing changed) if the merged session would be over ``MAX_SESSION_SIZE``."""
+    return _session_written(await _control("session_update", client_id, _session(session)))
 
 
 async def aget_session(client_id: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import gateway, queries
 from .conf import push_settings
+from .exceptions import SessionTooLarge
 from .gatewayclient import Gateway
 from .protocol.frames import loads
 from .protocol.names import normalize_uid, validate_client_id, validate_group
@@ -157,6 +158,8 @@ class Command:
 
 
 def _failed(err: Exception) -> dict[str, Any]:
+    if isinstance(err, SessionTooLarge):  # the caller's input, not a failure of the server's
+        return {"error": {"code": "session_too_large", "detail": str(err)}}
     logger.warning("pushapp HTTP API: a command failed", exc_info=err)
     return {"error": {"code": "failed", "detail": f"{type(err).__name__}: {err}"}}
 

@@ -18,6 +18,7 @@ from pushapp.exceptions import (
     InvalidGroup,
     InvalidUid,
     NestingTooDeep,
+    SessionTooLarge,
 )
 from pushapp.protocol.frames import MAX_JSON_DEPTH
 from tests.support.communicators import Client, clean_hub, connect
@@ -179,6 +180,20 @@ async def test_session_values_nest_at_most_max_json_depth_on_every_python() -> N
             await gateway.aset_session(client.client_id, {"b": deep})
     assert await gateway.aget_session(client.client_id) == {"a": nested(MAX_JSON_DEPTH - 1)}
     await client.close()
+
+
+async def test_a_session_is_at_most_max_session_size_bytes() -> None:
+    """Four updates of 1 MB grew one session to 3.7 MB; now a write that would pass the limit raises and
+    changes nothing, an update measured merged."""
+    with override_settings(PUSHAPP={"MAX_SESSION_SIZE": 100}):
+        client = await connect()
+        assert await gateway.aset_session(client.client_id, {"a": "x" * 50})
+        with pytest.raises(SessionTooLarge):
+            await gateway.aupdate_session(client.client_id, {"b": "y" * 50})  # 56 bytes each, over 100 merged
+        with pytest.raises(SessionTooLarge):
+            await gateway.aset_session(client.client_id, {"c": "z" * 200})
+        assert await gateway.aget_session(client.client_id) == {"a": "x" * 50}
+        await client.close()
 
 
 async def test_close_client_sends_then_closes_and_forgets() -> None:

@@ -241,6 +241,30 @@ async def test_a_post_reaches_a_connected_client(clean_hub: None) -> None:  # no
         assert await client.receive() == {"n": 1}
 
 
+async def test_a_session_update_over_max_session_size_is_that_commands_error(clean_hub: None) -> None:  # noqa: F811
+    async with PushClient(uid=7) as client:
+        commands = [
+            {
+                "method": "update_session",
+                "params": {"client_id": client.client_id, "session": {"a": "x" * 60}},
+            },
+            {
+                "method": "update_session",
+                "params": {"client_id": client.client_id, "session": {"b": "y" * 60}},
+            },
+        ]
+        with override_settings(PUSHAPP={"API_KEYS": {KEY: "*"}, "MAX_SESSION_SIZE": 100}):
+            response = await AsyncClient().post(
+                "/pushapp/api/",
+                json.dumps({"commands": commands}),
+                content_type="application/json",
+                headers={"Authorization": f"apikey {KEY}"},
+            )
+        first, second = response.json()["results"]
+        assert first == {"result": True}
+        assert second["error"]["code"] == "session_too_large"
+
+
 def test_curl_to_one_server_pushes_to_a_socket_on_another(
     cluster: ClusterFactory, layer: str, sockets: list[PushSocket]
 ) -> None:

@@ -104,3 +104,48 @@ def test_check_e021() -> None:
         assert "pushapp.E021" in [m.id for m in run_checks()]
     with hook("can_subscribe"):
         assert "pushapp.E021" not in [m.id for m in run_checks()]
+
+
+def allow_all(uid: str | None, session: dict[str, Any], scope: dict[str, Any], group: str) -> bool:
+    """A permissive hook, as a project might write one by mistake."""
+    asked.append({"group": group})
+    return True
+
+
+async def test_pushapps_own_groups_are_refused_before_the_hook_is_asked() -> None:
+    """Even a hook that allows everything cannot hand out the dashboard's node reports (pushapp.watch)."""
+    asked.clear()
+    with override_settings(PUSHAPP={"AUTHORIZE_SUBSCRIBE": "tests.test_subscriptions.allow_all"}):
+        async with PushClient(uid=5) as client:
+            for group in ("pushapp.watch", "pushapp.anything"):
+                answer = await client.subscribe(group)
+                assert (answer["code"], answer["group"]) == ("subscribe_refused", group)
+                assert "reserved" in answer["detail"]
+            assert (await client.subscribe("lobby"))["type"] == "subscribed"
+    assert asked == [{"group": "lobby"}]
+
+
+async def test_a_hook_that_raises_is_reported_once_per_interval_and_the_connection_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with hook("can_subscribe"):
+        async with PushClient(uid=5) as client:
+            for _ in range(5):
+                assert (await client.subscribe("boom"))["detail"] == "the server could not decide"
+            assert (await client.subscribe("lobby"))["type"] == "subscribed"
+    logged = [r for r in caplog.records if "AUTHORIZE_SUBSCRIBE raised" in r.getMessage()]
+    assert len(logged) <= 1
+
+
+async def test_a_connection_is_in_at_most_max_groups_per_connection() -> None:
+    with override_settings(
+        PUSHAPP={"AUTHORIZE_SUBSCRIBE": "tests.test_subscriptions.allow_all", "MAX_GROUPS_PER_CONNECTION": 2}
+    ):
+        async with PushClient(uid=5) as client:
+            assert (await client.subscribe("a"))["type"] == "subscribed"
+            assert await gateway.ajoin_group(client.client_id, "b")
+            refused = await client.subscribe("c")
+            assert (refused["code"], refused["group"]) == ("too_many_groups", "c")
+            assert not await gateway.ajoin_group(client.client_id, "d")
+            assert sorted(await gateway.aget_all_group_id_list()) == ["a", "b"]
+            assert (await client.subscribe("a"))["type"] == "subscribed"  # already in: not one more

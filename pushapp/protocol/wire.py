@@ -38,6 +38,9 @@ PROBE = "pushapp.probe"
 REPORT = "pushapp.report"
 REVOKE = "pushapp.revoke"
 
+#: The answer of a session write (``session_set``, ``session_update``) that would be over MAX_SESSION_SIZE.
+SESSION_TOO_LARGE = "session_too_large"
+
 Kind = Literal["cid", "uid", "grp", "all"]
 
 

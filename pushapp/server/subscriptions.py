@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +23,10 @@ from ..protocol.frames import dumps
 from ..protocol.names import validate_group
 from ..runtime.registry import Connection
 from .hub import control
+from .limits import report_failure
 
-logger = logging.getLogger(__name__)
+#: Group names pushapp keeps for itself (``pushapp.watch``): refused before the project's hook is asked.
+RESERVED = "pushapp."
 
 SUBSCRIBE = "subscribe"
 UNSUBSCRIBE = "unsubscribe"
@@ -42,6 +43,8 @@ async def _decide(conn: Connection, scope: dict[str, Any], group: str) -> str | 
     path = push_settings.AUTHORIZE_SUBSCRIBE
     if not path:
         return "subscriptions are not enabled on this server"
+    if group.startswith(RESERVED):  # pushapp's own (the dashboard's reports): never the hook's to give
+        return "group names starting with 'pushapp.' are reserved"
     hook = _load(path)
     kwargs = {"uid": conn.uid, "session": dict(conn.session), "scope": scope, "group": group}
     try:
@@ -51,8 +54,8 @@ async def _decide(conn: Connection, scope: dict[str, Any], group: str) -> str | 
             allowed = await database_sync_to_async(hook)(**kwargs)
     except SubscriptionRefused as refused:
         return str(refused) or "not allowed"
-    except Exception:
-        logger.exception("pushapp: AUTHORIZE_SUBSCRIBE %s failed for group %r", path, group)
+    except Exception:  # the project's hook: counted, its traceback logged at most once per 10 s
+        report_failure("AUTHORIZE_SUBSCRIBE", f"{path} on group {group!r}")
         return "the server could not decide"
     return None if allowed is True else "not allowed"
 
@@ -75,7 +78,12 @@ async def handle(hub: control.Parts, conn: Connection, scope: dict[str, Any], fr
         if reason is not None:
             await conn.sink.send(conn, _refusal("subscribe_refused", reason, group))
             return
-        await control.join(hub, conn, group)
+        if not await control.join(hub, conn, group):
+            limit = push_settings.MAX_GROUPS_PER_CONNECTION
+            await conn.sink.send(
+                conn, _refusal("too_many_groups", f"a connection is in {limit} groups at most", group)
+            )
+            return
         answer = "subscribed"
     else:
         await control.leave(hub, conn, group)

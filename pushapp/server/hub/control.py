@@ -25,6 +25,7 @@ from ...runtime import telemetry
 from ...runtime.layer import ChannelLayer
 from ...runtime.registry import Connection, Registry
 from ...tokens import CLOCK_SKEW, Identity, client_proof, revocation_keys
+from ..limits import report
 from .membership import LayerMembership
 from .recovery import Welcomes
 
@@ -131,15 +132,21 @@ async def revoke(parts: Parts, message: wire.Revoke) -> None:
         await close(parts, conn, CloseCode.REVOKED)
 
 
-async def join(parts: Parts, conn: Connection, group: str) -> None:
+async def join(parts: Parts, conn: Connection, group: str) -> bool:
+    """Add ``conn`` to ``group``; False when it is in ``MAX_GROUPS_PER_CONNECTION`` groups already."""
     if group in conn.groups:
-        return
+        return True
+    limit = push_settings.MAX_GROUPS_PER_CONNECTION
+    if limit is not None and len(conn.groups) >= limit:
+        report("groups_per_connection", f"client {conn.client_id} is in {limit} groups")
+        return False
     name = group_layer_group(group)
     await parts.membership.hold([name])
     if not parts.registry.join(conn, group):  # closed, or joined, while we waited for the layer
         await parts.membership.release([name])
-        return
+        return True
     await parts.presence.joined(conn, group)
+    return True
 
 
 async def leave(parts: Parts, conn: Connection, group: str) -> None:
@@ -164,9 +171,14 @@ async def bind(parts: Parts, conn: Connection, uid: str | None) -> None:
         await parts.membership.release([uid_layer_group(old)])
 
 
-async def set_session(parts: Parts, conn: Connection, session: dict[str, Any]) -> None:
+async def set_session(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool | str:
+    """True, or ``wire.SESSION_TOO_LARGE`` (nothing changed) when ``session`` is over ``MAX_SESSION_SIZE``
+    bytes as JSON: an update can only be measured here, merged."""
+    if len(frames.dumps(session).encode()) > push_settings.MAX_SESSION_SIZE:
+        return wire.SESSION_TOO_LARGE
     conn.session = session
     await parts.presence.session_changed(conn)
+    return True
 
 
 async def ungroup(parts: Parts, group: str) -> None:
@@ -181,8 +193,7 @@ Operation = Callable[[Parts, Connection, Any], Awaitable[Any]]
 
 
 async def _join(parts: Parts, conn: Connection, group: str) -> bool:
-    await join(parts, conn, group)
-    return True
+    return await join(parts, conn, group)
 
 
 async def _leave(parts: Parts, conn: Connection, group: str) -> bool:
@@ -206,14 +217,12 @@ async def _session_get(parts: Parts, conn: Connection, arg: None) -> dict[str, A
     return conn.session
 
 
-async def _session_set(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool:
-    await set_session(parts, conn, dict(session))
-    return True
+async def _session_set(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool | str:
+    return await set_session(parts, conn, dict(session))
 
 
-async def _session_update(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool:
-    await set_session(parts, conn, {**conn.session, **session})
-    return True
+async def _session_update(parts: Parts, conn: Connection, session: dict[str, Any]) -> bool | str:
+    return await set_session(parts, conn, {**conn.session, **session})
 
 
 async def _close(parts: Parts, conn: Connection, message: list[Any] | None) -> bool:
