@@ -580,6 +580,14 @@ def check_proxy_headers(live: Live) -> None:
     _, seen = live.run(live.websocket("accept", headers))
     client = list(seen.scope["client"])
     expect(client == ["203.0.113.9", 4433], f"{SERVER}(proxy_forwarded_*_header=...) gave client {client}")
+    # A header sent twice: pushapp's own server must read the line daphne reads.
+    twice = [(b"x-forwarded-for", b"203.0.113.9"), (b"x-forwarded-for", b"198.51.100.7")]
+    _, seen = live.run(live.websocket("accept", b"".join(b"X-Forwarded-For: %s\r\n" % v for _, v in twice)))
+    daphne_reads, ours = seen.scope["client"][0], forwarded_address(twice, None)[0]
+    expect(
+        ours is not None and daphne_reads == ours[0],
+        f"daphne reads {daphne_reads!r} of two X-Forwarded-For lines, pushapp's forwarded_address() {ours!r}",
+    )
 
 
 def check_access_log(live: Live) -> None:

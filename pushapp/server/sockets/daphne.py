@@ -279,11 +279,15 @@ def forwarded_address(
     headers: list[tuple[bytes, bytes]], peer: list[Any] | None
 ) -> tuple[list[Any] | None, str]:
     """The client's address and scheme from a trusted proxy's X-Forwarded-For/-Port/-Proto, as daphne's
-    ``--proxy-headers`` reads them (for pushapp's own server, :mod:`.native`)."""
+    ``--proxy-headers`` reads them (for pushapp's own server, :mod:`.native`): of a header sent twice, the
+    first line, as daphne does (``dict(headers)`` kept the last: a client could pick its address)."""
     from daphne.utils import parse_x_forwarded_for
 
+    first: dict[bytes, bytes] = {}
+    for name, value in headers:
+        first.setdefault(name.lower(), value)
     address, scheme = parse_x_forwarded_for(
-        dict(headers), "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", peer, "ws"
+        first, "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", peer, "ws"
     )
     return address, {"https": "wss", "http": "ws"}.get(scheme, scheme)
 
