@@ -138,3 +138,23 @@ def test_fields_round_trip_any_names() -> None:
     assert (event.kind, event.group, event.uid) == ("join", group, uid)
     assert decode("-" + uid_field(uid)).kind == "offline"
     assert net(["-ux", "-uy", "+ux"]) == ["-uy"]
+
+
+async def test_toggling_a_membership_cannot_multiply_presence_frames() -> None:
+    """Frames are coalesced per (uid, group): 20 joins and 20 leaves by one uid reach a room's member as
+    far fewer frames than events (one per window at most), ending in the true state."""
+    with override_settings(PUSHAPP={"PRESENCE_FRAMES": ["room:*"]}):
+        watcher = await PushClient(uid="w", groups=("room:1",)).connect()
+        assert (await watcher.receive_frame())["uid"] == "w"
+        toggler = await PushClient(uid="t").connect()
+        for _ in range(20):
+            assert await gateway.ajoin_group(toggler.client_id, "room:1")
+            assert await gateway.aleave_group(toggler.client_id, "room:1")
+        assert await gateway.ajoin_group(toggler.client_id, "room:1")  # ends inside
+        frames = [await watcher.receive_frame()]
+        while frames[-1]["event"] != "join" or not await watcher.receive_nothing(timeout=1):
+            frames.append(await watcher.receive_frame())
+        assert all(frame["uid"] == "t" for frame in frames)
+        assert len(frames) < 41  # 41 events: one frame each, before
+        await toggler.disconnect()
+        await watcher.disconnect()

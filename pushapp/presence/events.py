@@ -144,25 +144,58 @@ def wants_frames(group: str) -> bool:
     return any(fnmatchcase(group, pattern) for pattern in push_settings.PRESENCE_FRAMES)
 
 
-async def fire(event: Event, emit: EmitFrame) -> None:
-    """The signal of one event (sender None) and, for an opted-in group, its frame to the members."""
+async def signal(event: Event) -> None:
+    """The signal of one event, sender None."""
     if event.group is None:
         await dispatch(uid_online if event.kind == "online" else uid_offline, None, uid=event.uid)
         return
-    signal = group_member_joined if event.kind == "join" else group_member_left
-    await dispatch(signal, None, uid=event.uid, group=event.group)
-    if wants_frames(event.group):
-        await emit(event.group, presence_frame(event))
+    joined = group_member_joined if event.kind == "join" else group_member_left
+    await dispatch(joined, None, uid=event.uid, group=event.group)
+
+
+#: Seconds an opted-in group's presence frames wait, coalesced per (uid, group): a client that toggles
+#: subscribe and unsubscribe makes at most one frame per window for the room's members, not one per
+#: toggle times the room's size (88 toggles made 8,800 deliveries in a room of 50).
+FRAME_WINDOW = 0.25
 
 
 class Emitter:
     """Fires a writer's events in order, in a task of its own: receivers never hold up presence writes.
-    Frames go out through ``emit``, the sender's, which the hub handed the writer."""
+    Every event's signal fires; frames go out through ``emit``, the sender's, which the hub handed the
+    writer, coalesced per (uid, group) over :data:`FRAME_WINDOW`."""
 
     def __init__(self, emit: EmitFrame) -> None:
         self._emit_frame = emit
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        #: (uid, group) -> the last event held for a frame, and how many were: events of one key
+        #: alternate (join, leave, ...), so an even number changed nothing the members need hear.
+        self._frames: dict[tuple[str, str], tuple[Event, int]] = {}
+        self._flushing: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def _hold(self, event: Event) -> None:
+        key = (event.uid, event.group or "")
+        _, held = self._frames.get(key, (event, 0))
+        self._frames[key] = (event, held + 1)
+        if self._flushing is None:
+            self._flushing = asyncio.get_running_loop().call_later(FRAME_WINDOW, self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = None
+        frames = [event for event, held in self._frames.values() if held % 2]
+        self._frames.clear()
+        if frames:
+            task = asyncio.ensure_future(self._send(frames))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, frames: list[Event]) -> None:
+        for event in frames:
+            try:
+                await self._emit_frame(event.group or "", presence_frame(event))
+            except Exception:
+                logger.exception("pushapp: the presence frame of %r could not be sent", event)
 
     def emit(self, transitions: Iterable[str]) -> None:
         for transition in transitions:
@@ -174,7 +207,9 @@ class Emitter:
         while True:
             event = await self._queue.get()
             try:
-                await fire(event, self._emit_frame)
+                await signal(event)
+                if event.group is not None and wants_frames(event.group):
+                    self._hold(event)
             except Exception:
                 logger.exception("pushapp: a receiver of the presence event %r failed", event)
             finally:
@@ -187,3 +222,7 @@ class Emitter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flush()
+        await asyncio.gather(*self._sending, return_exceptions=True)
