@@ -11,11 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from pushapp.tokens import issue_token
 from tests.conftest import ClusterFactory
+from tests.support.processes import SERVERS
 from tests.support.wsclients import ORIGIN, PushSocket, closed_with
 
 
@@ -23,10 +25,12 @@ def auth(token: str) -> str:
     return json.dumps({"type": "auth", "token": token})
 
 
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_revocation_closes_every_process_and_each_refuses_earlier_tokens(
-    cluster: ClusterFactory, layer: str, sockets: list[PushSocket]
+    cluster: ClusterFactory, server: str, sockets: list[PushSocket]
 ) -> None:
-    c = cluster(layer)
+    """On daphne, and on pushserve's workers with pushapp's own server."""
+    c = cluster("pubsub", server=server)
     s0, s1 = (server.ws_url() for server in c.servers)
     earlier = issue_token("v")
     tab, phone, bystander = PushSocket(s0, uid="v"), PushSocket(s1, uid="v"), PushSocket(s1, uid="w")
