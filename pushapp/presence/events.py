@@ -153,9 +153,10 @@ async def signal(event: Event) -> None:
     await dispatch(joined, None, uid=event.uid, group=event.group)
 
 
-#: Seconds an opted-in group's presence frames wait, coalesced per (uid, group): a client that toggles
-#: subscribe and unsubscribe makes at most one frame per window for the room's members, not one per
-#: toggle times the room's size (88 toggles made 8,800 deliveries in a room of 50).
+#: Seconds over which an opted-in group's presence frames are coalesced per (uid, group): the first goes
+#: out at once, what follows within the window goes out once at its end, and only if it changed the state
+#: the members last heard. A client that toggles subscribe and unsubscribe makes at most two frames per
+#: window, not one per toggle times the room's size (88 toggles made 8,800 deliveries in a room of 50).
 FRAME_WINDOW = 0.25
 
 
@@ -168,23 +169,31 @@ class Emitter:
         self._emit_frame = emit
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        #: (uid, group) -> the last event held for a frame, and how many were: events of one key
-        #: alternate (join, leave, ...), so an even number changed nothing the members need hear.
-        self._frames: dict[tuple[str, str], tuple[Event, int]] = {}
+        #: (uid, group) in its window -> the kind of the frame last sent, and the last event since (None:
+        #: none). Events of one key alternate (join, leave, ...): the last one says the state.
+        self._frames: dict[tuple[str, str], tuple[str, Event | None]] = {}
         self._flushing: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
-    def _hold(self, event: Event) -> None:
+    def _opens_window(self, event: Event) -> bool:
+        """True when ``event``'s frame goes out now (its key had no window); else it waits for the end."""
         key = (event.uid, event.group or "")
-        _, held = self._frames.get(key, (event, 0))
-        self._frames[key] = (event, held + 1)
+        window = self._frames.get(key)
+        if window is not None:
+            self._frames[key] = (window[0], event)
+            return False
+        self._frames[key] = (event.kind, None)
         if self._flushing is None:
             self._flushing = asyncio.get_running_loop().call_later(FRAME_WINDOW, self._flush)
+        return True
 
     def _flush(self) -> None:
         self._flushing = None
-        frames = [event for event, held in self._frames.values() if held % 2]
+        frames = [last for sent, last in self._frames.values() if last is not None and last.kind != sent]
         self._frames.clear()
+        self._post(frames)
+
+    def _post(self, frames: list[Event]) -> None:
         if frames:
             task = asyncio.ensure_future(self._send(frames))
             self._sending.add(task)
@@ -208,8 +217,8 @@ class Emitter:
             event = await self._queue.get()
             try:
                 await signal(event)
-                if event.group is not None and wants_frames(event.group):
-                    self._hold(event)
+                if event.group is not None and wants_frames(event.group) and self._opens_window(event):
+                    await self._send([event])  # in order with the other keys' first frames
             except Exception:
                 logger.exception("pushapp: a receiver of the presence event %r failed", event)
             finally:
