@@ -66,7 +66,7 @@ def session_hash(session_key: str | None) -> str | None:
     at logout, nothing to find or use the session by."""
     if not session_key:
         return None
-    return salted_hmac(_SESSION_SALT, session_key).hexdigest()[:20]
+    return salted_hmac(_SESSION_SALT, session_key, algorithm="sha256").hexdigest()[:20]
 
 
 def revocation_keys(uid: str | None, session: str | None) -> list[str]:
