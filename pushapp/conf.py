@@ -38,6 +38,10 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _optional_host(value: Any) -> str | dict[str, Any] | None:
+    return value if value is None or isinstance(value, dict) else str(value)
+
+
 def _strings(value: Any) -> list[str]:
     return [str(item) for item in value]
 
@@ -91,9 +95,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "PRESENCE_REDIS_URL": Setting(
         None,
-        (str, type(None)),
-        _optional_str,
-        "Redis URL of the presence data; None uses the channel layer's first Redis.",
+        (str, dict, type(None)),
+        _optional_host,
+        "Redis of the presence data: a URL, or a channels-redis ``hosts`` entry (Sentinel: ``sentinels`` and "
+        "``master_name``); None uses the channel layer's first Redis.",
     ),
     "PRESENCE_TTL": Setting(
         15,
@@ -242,7 +247,7 @@ class PushappSettings:
     PING_NOT_RESPONSE_LIMIT: int
     CONTROL_TIMEOUT: float
     PRESENCE: str
-    PRESENCE_REDIS_URL: str | None
+    PRESENCE_REDIS_URL: str | dict[str, Any] | None
     PRESENCE_TTL: float
     MAX_BUFFERED_BYTES: int
     WORKER_TIMEOUT: float

@@ -8,6 +8,8 @@ Everything that differs per test comes from the environment, set by ``tests/supp
 - ``PUSHAPP_TEST_PREFIX``: the channel-layer prefix, unique per test so tests never see each other's
   messages. Every process of one cluster must share it, so the fallback is a constant, not a random value.
 - ``PUSHAPP_TEST_DB``: path of a SQLite file shared by the processes of one cluster; in-memory when unset.
+- ``PUSHAPP_TEST_SENTINEL``: with ``pubsub``, a JSON ``hosts`` entry naming Sentinels: the layer (and so
+  presence and history) finds its master through them.
 - ``PUSHAPP_TEST_SETTINGS``: a JSON object used as ``PUSHAPP`` (e.g. a short ``CONTROL_TIMEOUT``).
 """
 
@@ -40,6 +42,13 @@ if _LAYER == "core":
                 # A hub channel carries every push for all the connections of one server process.
                 "channel_capacity": {"pushapp.hub.*": 100000, "pushapp.reply.*": 10000},
             },
+        }
+    }
+elif _LAYER == "pubsub" and os.environ.get("PUSHAPP_TEST_SENTINEL"):  # tests/test_failover.py
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [json.loads(os.environ["PUSHAPP_TEST_SENTINEL"])], "prefix": _PREFIX},
         }
     }
 elif _LAYER == "pubsub":

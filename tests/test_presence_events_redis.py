@@ -21,7 +21,7 @@ G7 = group_field("room", "7")
 @pytest.fixture
 def backend(redis_url: str, prefix: str) -> Iterator[RedisBackend]:
     with override_settings(PUSHAPP={"PRESENCE_TTL": TTL}):
-        presence = RedisBackend(redis_url, {}, prefix)
+        presence = RedisBackend({"address": redis_url}, prefix)
         yield presence
         client = presence.sync_client()
         keys = list(client.scan_iter(prefix + "*"))

@@ -34,7 +34,10 @@ def test_plain_hosts_are_read_directly_and_the_rest_by_the_layer() -> None:
     ]
     assert direct_config({"hosts": ["rediss://example.com:6380"]}) is None  # TLS: redis-py's reader
     assert direct_config({"hosts": [{"address": "redis://h:1", "ssl_cert_reqs": None}]}) is None
-    assert direct_config({"hosts": [{"sentinels": [("h", 26379)], "master_name": "m"}]}) is None
+    sentinel = {"sentinels": [("h", 26379)], "master_name": "m"}  # asked where the master is at each connect
+    assert direct_config({"hosts": [sentinel]}) == [
+        {"sentinel": sentinel, "password": None, "username": None, "client_name": None}
+    ]
 
 
 def test_the_hub_reads_directly_on_the_pubsub_layer_only(redis_url: str) -> None:

@@ -17,12 +17,11 @@ from typing import Any
 
 import redis
 import redis.asyncio as aredis
-from channels_redis.utils import decode_hosts
 
 from ..conf import push_settings
 from ..exceptions import PresenceUnavailable
 from ..protocol.frames import dumps
-from ..runtime.redis import async_client, sync_client
+from ..runtime.redis import Host, as_host, async_client, layer_hosts, sync_client
 from ..runtime.registry import Connection, Registry
 from . import events
 from .base import ADMISSION_SECONDS, Admission, Backend, EmitFrame, InfoPairs, NodeInfo, OnLost, Writer
@@ -37,9 +36,8 @@ def _sha1(name: str) -> str:
 
 
 class RedisBackend(Backend):
-    def __init__(self, url: str, options: dict[str, Any], prefix: str) -> None:
-        self.url = url
-        self.options = options
+    def __init__(self, host: Host, prefix: str) -> None:
+        self.host = host
         self.prefix = prefix
         self._lock = threading.Lock()
         self._sync: redis.Redis | None = None
@@ -52,12 +50,8 @@ class RedisBackend(Backend):
         """The channel layer's first Redis (or ``PRESENCE_REDIS_URL``), keys under the layer's prefix."""
         prefix = str(config.get("prefix", "asgi")) + ":pushapp:"
         if push_settings.PRESENCE_REDIS_URL:
-            return cls(push_settings.PRESENCE_REDIS_URL, {}, prefix)
-        host = dict(decode_hosts(config.get("hosts"))[0])
-        url = host.pop("address")
-        host.pop("master_name", None)
-        host.pop("sentinels", None)
-        return cls(url, host, prefix)
+            return cls(as_host(push_settings.PRESENCE_REDIS_URL), prefix)
+        return cls(layer_hosts(config)[0], prefix)
 
     def _args(self, name: str, args: tuple[str, ...]) -> list[Any]:
         return [name, self.prefix, push_settings.PRESENCE_TTL, *args]
@@ -65,7 +59,7 @@ class RedisBackend(Backend):
     def sync_client(self) -> redis.Redis:
         with self._lock:
             if self._sync is None:
-                self._sync = sync_client(self.url, self.options)
+                self._sync = sync_client(self.host)
                 self._sync_script = self._sync.register_script(SCRIPT)
             return self._sync
 
@@ -76,7 +70,7 @@ class RedisBackend(Backend):
         if client is None:
             for stale in [lp for lp in self._async if lp.is_closed()]:
                 del self._async[stale]
-            client = self._async[loop] = async_client(self.url, self.options)
+            client = self._async[loop] = async_client(self.host)
         return client
 
     async def aclose(self) -> None:

@@ -1,49 +1,102 @@
-"""Redis clients as pushapp makes them: a stale pooled connection (Redis restarted, a proxy dropped it)
-is retried on a fresh one, a few times within a short deadline, instead of failing the first call after
-every outage. A call made while Redis is really down still fails, at the call. Clients that carry sends
-pass ``retries=0``: sends have their own policy (:mod:`pushapp.sender.retry`), which must not run twice."""
+"""Redis clients as pushapp makes them: a stale pooled connection (Redis restarted, a proxy dropped it, a
+Sentinel promoted another server) is retried on a fresh one, a few times within a short deadline, instead of
+failing the first call after every outage. A call made while Redis is really down still fails, at the call.
+Clients that carry sends pass ``retries=0``: sends have their own policy (:mod:`pushapp.sender.retry`),
+which must not run twice.
+
+A Redis is named the way channels-redis names it in a layer's ``hosts``: ``{"address": url, …}``,
+``{"host": …, "port": …}``, or ``{"sentinels": [(host, port), …], "master_name": …, "sentinel_kwargs": …}``
+for a master found through Sentinel; each connection (a new one after a failover too) asks the Sentinels
+where the master is now.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from channels_redis.utils import decode_hosts
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 RETRIES = 3
 _ERRORS = [ConnectionError, TimeoutError]
 
-#: A Redis of the channel layer's ``hosts``: its address and the client options channels-redis passes on.
-Host = tuple[str, dict[str, Any]]
+#: One Redis of the channel layer's ``hosts`` (or ``PRESENCE_REDIS_URL``), decoded as channels-redis does.
+Host = Mapping[str, Any]
 
 
 def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=0.5, base=0.05)  # 0.05, 0.1, 0.2 s: about 0.35 s in all
 
 
-def sync_client(url: str, options: dict[str, Any], retries: int = RETRIES) -> redis.Redis:
-    return redis.Redis.from_url(url, retry=Retry(_backoff(), retries), retry_on_error=_ERRORS, **options)
+def as_host(value: str | Mapping[str, Any]) -> Host:
+    """A URL, or a ``hosts`` entry as it is."""
+    return {"address": value} if isinstance(value, str) else dict(value)
 
 
-def async_client(url: str, options: dict[str, Any], retries: int = RETRIES) -> aredis.Redis:
-    return aredis.Redis.from_url(
-        url, retry=AsyncRetry(_backoff(), retries), retry_on_error=_ERRORS, **options
-    )
+def _sentinel(host: Host) -> tuple[str, list[Any], dict[str, Any] | None, dict[str, Any]] | None:
+    """The master's name, the Sentinels, their own options and the master's, for a Sentinel ``host``."""
+    if "master_name" not in host:
+        return None
+    options = {k: v for k, v in host.items() if k not in ("master_name", "sentinels", "sentinel_kwargs")}
+    return host["master_name"], list(host["sentinels"]), host.get("sentinel_kwargs"), options
 
 
-def layer_hosts(config: dict[str, Any]) -> list[Host]:
+def sync_client(host: Host, retries: int = RETRIES) -> redis.Redis:
+    retry: dict[str, Any] = {"retry": Retry(_backoff(), retries), "retry_on_error": _ERRORS}
+    sentinel = _sentinel(host)
+    if sentinel is not None:
+        name, sentinels, sentinel_kwargs, options = sentinel
+        client: redis.Redis = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(
+            name, **retry, **options
+        )
+        return client
+    options = dict(host)
+    if "address" in options:
+        return redis.Redis.from_url(options.pop("address"), **retry, **options)
+    return redis.Redis(**retry, **options)
+
+
+def async_client(host: Host, retries: int = RETRIES) -> aredis.Redis:
+    retry: dict[str, Any] = {"retry": AsyncRetry(_backoff(), retries), "retry_on_error": _ERRORS}
+    sentinel = _sentinel(host)
+    if sentinel is not None:
+        name, sentinels, sentinel_kwargs, options = sentinel
+        aclient: aredis.Redis = AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(
+            name, **retry, **options
+        )
+        return aclient
+    options = dict(host)
+    if "address" in options:
+        return aredis.Redis.from_url(options.pop("address"), **retry, **options)
+    return aredis.Redis(**retry, **options)
+
+
+async def amaster_address(host: Host) -> tuple[str, int]:
+    """Where a Sentinel ``host``'s master is now (for connections pushapp opens itself)."""
+    sentinel = _sentinel(host)
+    assert sentinel is not None
+    name, sentinels, sentinel_kwargs, _ = sentinel
+    found = AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
+    try:
+        address: tuple[str, int] = await found.discover_master(name)
+    finally:
+        for client in found.sentinels:
+            await client.aclose()
+    return address
+
+
+def layer_hosts(config: Mapping[str, Any]) -> list[Host]:
     """The Redis servers of a channels-redis layer's ``CONFIG``, in its order (its shards)."""
-    hosts = []
-    for host in decode_hosts(config.get("hosts")):
-        options = {k: v for k, v in host.items() if k not in ("address", "master_name", "sentinels")}
-        hosts.append((host["address"], options))
-    return hosts
+    return [dict(host) for host in decode_hosts(config.get("hosts"))]
 
 
 class LoopClients:
@@ -61,7 +114,7 @@ class LoopClients:
         if clients is None:
             for stale in [lp for lp in self._clients if lp.is_closed()]:
                 del self._clients[stale]
-            clients = self._clients[loop] = [async_client(u, o, self.retries) for u, o in self.hosts]
+            clients = self._clients[loop] = [async_client(h, self.retries) for h in self.hosts]
         return clients
 
     async def aclose(self) -> None:

@@ -82,7 +82,7 @@ class DirectPublisher:
         self.group_prefix = prefix + "__group__"
         self.key_prefix = key_prefix(prefix)
         hosts = layer_hosts(config)
-        self.clients = [sync_client(address, options, retries=0) for address, options in hosts]
+        self.clients = [sync_client(host, retries=0) for host in hosts]
         self.async_clients = LoopClients(hosts, retries=0)
         # A plain lock under the condition: entering it is a C call, not Condition.__enter__'s Python one.
         self._lock = threading.Lock()
@@ -161,7 +161,7 @@ class DirectPublisher:
                 raise PushappError(f"{len(self._queue) + self._busy} sends still queued after {timeout}s")
             failed, self._failed = self._failed, 0
         if failed:
-            raise PushappError(f"{failed} sends could not be written to Redis (see the log)")
+            raise RedisUnavailable(f"{failed} sends could not be written to Redis (see the log)")
 
     def _start(self) -> None:
         self._owner = os.getpid()

@@ -21,6 +21,9 @@ from urllib.parse import unquote, urlparse
 
 import hiredis
 from channels_redis.utils import _consistent_hash, decode_hosts
+from redis.exceptions import RedisError
+
+from ...runtime.redis import amaster_address
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +33,24 @@ CONFIRM_TIMEOUT = 5.0
 RETRY_FIRST, RETRY_MAX = 0.1, 2.0
 
 
+_PLAIN = {"address", "host", "port", "db", "password", "username", "client_name"}
+_SENTINEL = {"master_name", "sentinels", "sentinel_kwargs"}
+
+
 def _address(host: Mapping[str, Any]) -> dict[str, Any] | None:
     """Where and how to connect, from one of the layer's ``hosts``; None for what this reader does not
-    speak (TLS, Sentinel, options it does not know): the layer's own reader is used then."""
-    if set(host) - {"address", "host", "port", "db", "password", "username", "client_name"}:
+    speak (TLS, options it does not know): the layer's own reader is used then. A Sentinel host is asked
+    where its master is at every connect, so a reconnect after a failover finds the new master."""
+    if set(host) - _PLAIN - _SENTINEL:
         return None
     target: dict[str, Any] = {
         "password": host.get("password"),
         "username": host.get("username"),
         "client_name": host.get("client_name"),
     }
+    if "master_name" in host:
+        target["sentinel"] = host
+        return target
     address = host.get("address")
     if address is None and isinstance(host.get("host"), str):  # a (host, port) pair in ``hosts``
         target.update(host=host["host"], port=int(host.get("port") or 6379))
@@ -124,7 +135,14 @@ class _Shard:
         if "path" in target:
             connecting = loop.create_unix_connection(lambda: link, target["path"])
         else:
-            connecting = loop.create_connection(lambda: link, target["host"], target["port"])
+            if "sentinel" in target:
+                try:
+                    where = await asyncio.wait_for(amaster_address(target["sentinel"]), CONFIRM_TIMEOUT)
+                except RedisError as err:  # no Sentinel answers, or none knows a master
+                    raise ConnectionError(f"no Redis master from the Sentinels: {err}") from err
+            else:
+                where = target["host"], target["port"]
+            connecting = loop.create_connection(lambda: link, *where)
         await asyncio.wait_for(connecting, CONFIRM_TIMEOUT)
         self.link = link
         commands = []
@@ -325,6 +343,6 @@ class HubLayer:
 
 def hub_layer(layer: Any, config: Mapping[str, Any]) -> HubLayer | None:
     """A :class:`HubLayer` over ``layer`` (channels-redis's pub/sub layer with ``config``), or None when its
-    hosts need what only redis-py speaks (TLS, Sentinel): the hub then reads through the layer."""
+    hosts need what only redis-py speaks (TLS): the hub then reads through the layer."""
     targets = direct_config(config)
     return None if targets is None else HubLayer(layer, config, targets)
