@@ -339,13 +339,13 @@ async def test_the_consumer_closes_expired_jwt_connections_with_4002_unless_refr
         assert (await auth(mint("another-secret-of-at-least-32-bytes!!")))[0] == 4001
         welcome, stale = await auth(mint(sub="s", exp=now + 2))
         assert welcome["uid"] == "s" and welcome["expires"] == now + 2
-        _, fresh = await auth(mint(sub="f", exp=now + 2))
+        _, fresh = await auth(mint(sub="f", exp=now + 60))
         assert stale is not None and fresh is not None
         await fresh.send({"type": "refresh", "token": mint(sub="f", exp=now + 600)})
         assert await fresh.receive() == {"type": "refreshed", "expires": now + 600}
         await fresh.send({"type": "refresh", "token": mint(sub="someone-else")})
         assert (await fresh.receive())["code"] == "refresh_refused"
-        while (output := await stale.communicator.receive_output(5))["type"] != "websocket.close":
+        while (output := await stale.communicator.receive_output(10))["type"] != "websocket.close":
             pass
         assert output["code"] == 4002
         await gateway.asend_to_uid("f", "refreshed in time")
@@ -436,3 +436,21 @@ def test_a_jwt_minted_by_node_connects_to_a_real_server_and_receives_a_push(
     assert closed_with(c.servers[0].ws_url(), json.dumps({"type": "auth", "token": expired})) == 4002
     forged = node_mint("HS256", "not-the-secret-not-the-secret-not-it", claims(sub="node-hs"))
     assert closed_with(c.servers[0].ws_url(), json.dumps({"type": "auth", "token": forged})) == 4001
+
+
+@pytest.mark.usefixtures(clean_hub.__name__)
+async def test_revoke_uid_refuses_the_jwts_issued_before_it() -> None:
+    """``iat`` is when a JWT was issued: a revocation closes the uid's connections with 4008 and refuses
+    the JWTs issued before it; one issued after is welcome."""
+    with override_settings(PUSHAPP=HS256):
+        now = int(time.time())
+        _, open_before = await auth(mint(sub="r", iat=now - 10))
+        assert open_before is not None
+        await gateway.arevoke_uid("r")
+        while (output := await open_before.communicator.receive_output(5))["type"] != "websocket.close":
+            pass
+        assert output["code"] == 4008
+        assert (await auth(mint(sub="r", iat=now - 10)))[0] == 4008
+        welcome, after = await auth(mint(sub="r", iat=now + CLOCK_SKEW // 2))
+        assert welcome["uid"] == "r" and after is not None
+        await after.close()
