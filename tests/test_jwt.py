@@ -28,7 +28,7 @@ from django.core.checks import CheckMessage
 from django.test import override_settings
 
 from pushapp import checks, gateway
-from pushapp.auth import JWTAuthenticator
+from pushapp.authn import jwks as jwks_module
 from pushapp.authn.jwks import KeySet
 from pushapp.authn.jwt import JWTVerifier, KeysUnavailable
 from pushapp.codes import CloseCode
@@ -298,9 +298,19 @@ def test_a_jwks_key_serves_its_own_algorithm_only(jwks: JWKSServer) -> None:
         verify(mint(EC_KEY, "ES256", kid="rsa-1"), pushapp, verifier)
 
 
-async def test_an_unreachable_jwks_closes_1013_and_is_not_hammered(jwks: JWKSServer) -> None:
-    """No key fetched yet: try again later (1013); once it answers, tokens verify. Fetches run in a
-    thread of the event loop's executor."""
+async def test_an_unreachable_jwks_closes_1013_and_is_not_hammered(
+    jwks: JWKSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key fetched yet: try again later (1013); once it answers, tokens verify. The fetches run in
+    another thread than the event loop's."""
+    fetched_on: list[int] = []
+    real_fetch = jwks_module.fetch_keys
+
+    def fetch_keys(url: str, timeout: float) -> Any:
+        fetched_on.append(threading.get_ident())
+        return real_fetch(url, timeout)
+
+    monkeypatch.setattr(jwks_module, "fetch_keys", fetch_keys)
     jwks.status = 500
     clock = Clock()
     verifier = JWTVerifier({jwks.url: KeySet(jwks.url, clock)})
@@ -315,6 +325,7 @@ async def test_an_unreachable_jwks_closes_1013_and_is_not_hammered(jwks: JWKSSer
         clock.now += 10
         assert (await verifier.averify(token)).uid == "42"
         assert jwks.requests == 2
+    assert len(fetched_on) == 2 and threading.get_ident() not in fetched_on
 
 
 # -- the consumer: 4001, 4002, the expiry sweep and in-band refresh ---------------------------------------
@@ -351,6 +362,24 @@ async def test_the_consumer_closes_expired_jwt_connections_with_4002_unless_refr
         await gateway.asend_to_uid("f", "refreshed in time")
         assert await fresh.receive() == "refreshed in time"
         await fresh.close()
+
+
+@pytest.mark.usefixtures(clean_hub.__name__)
+async def test_revoke_uid_refuses_the_jwts_issued_before_it() -> None:
+    """``iat`` is when a JWT was issued: a revocation closes the uid's connections with 4008 and refuses
+    the JWTs issued before it; one issued after is welcome."""
+    with override_settings(PUSHAPP=HS256):
+        now = int(time.time())
+        _, open_before = await auth(mint(sub="r", iat=now - 10))
+        assert open_before is not None
+        await gateway.arevoke_uid("r")
+        while (output := await open_before.communicator.receive_output(5))["type"] != "websocket.close":
+            pass
+        assert output["code"] == 4008
+        assert (await auth(mint(sub="r", iat=now - 10)))[0] == 4008
+        welcome, after = await auth(mint(sub="r", iat=now + CLOCK_SKEW // 2))
+        assert welcome["uid"] == "r" and after is not None
+        await after.close()
 
 
 # -- checks and the optional extra -----------------------------------------------------------------------
@@ -398,10 +427,6 @@ def test_pushapp_works_without_pyjwt() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_the_authenticator_is_exposed_by_pushapp_auth() -> None:
-    assert JWTAuthenticator.__module__ == "pushapp.auth"
-
-
 # -- a token minted by another language connects to a real server ----------------------------------------
 
 
@@ -411,6 +436,20 @@ def node_mint(alg: str, key: str, payload: dict[str, Any], kid: str | None = Non
     result = subprocess.run([NODE, str(MINT)], input=request, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not on PATH: no other language to mint a JWT with")
+@pytest.mark.parametrize(
+    ("pushapp", "alg", "key"),
+    [
+        (HS256, "HS256", SECRET),
+        (RS256, "RS256", pem(RSA_KEY, private=True)),
+        (settings_for(ALGORITHMS=["ES256"], KEY=pem(EC_KEY)), "ES256", pem(EC_KEY, private=True)),
+    ],
+)
+def test_node_minted_tokens_verify(pushapp: dict[str, Any], alg: str, key: str) -> None:
+    identity = verify(node_mint(alg, key, claims(sub="node", groups=["a", "b"])), pushapp)
+    assert (identity.uid, identity.groups) == ("node", ("a", "b"))
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not on PATH: no other language to mint a JWT with")
@@ -436,21 +475,3 @@ def test_a_jwt_minted_by_node_connects_to_a_real_server_and_receives_a_push(
     assert closed_with(c.servers[0].ws_url(), json.dumps({"type": "auth", "token": expired})) == 4002
     forged = node_mint("HS256", "not-the-secret-not-the-secret-not-it", claims(sub="node-hs"))
     assert closed_with(c.servers[0].ws_url(), json.dumps({"type": "auth", "token": forged})) == 4001
-
-
-@pytest.mark.usefixtures(clean_hub.__name__)
-async def test_revoke_uid_refuses_the_jwts_issued_before_it() -> None:
-    """``iat`` is when a JWT was issued: a revocation closes the uid's connections with 4008 and refuses
-    the JWTs issued before it; one issued after is welcome."""
-    with override_settings(PUSHAPP=HS256):
-        now = int(time.time())
-        _, open_before = await auth(mint(sub="r", iat=now - 10))
-        assert open_before is not None
-        await gateway.arevoke_uid("r")
-        while (output := await open_before.communicator.receive_output(5))["type"] != "websocket.close":
-            pass
-        assert output["code"] == 4008
-        assert (await auth(mint(sub="r", iat=now - 10)))[0] == 4008
-        welcome, after = await auth(mint(sub="r", iat=now + CLOCK_SKEW // 2))
-        assert welcome["uid"] == "r" and after is not None
-        await after.close()
