@@ -155,6 +155,8 @@ def test_dates_ahead_follow_pushapps_clock_skew() -> None:
         assert not isinstance(refused.value, TokenExpired)
     with pytest.raises(InvalidToken, match="nbf"):
         verify(mint(nbf="soon"), HS256)
+    with pytest.raises(InvalidToken, match="exp"):  # JSON's NaN would never expire
+        verify(mint(exp=float("nan")), HS256)
 
 
 @pytest.mark.parametrize(

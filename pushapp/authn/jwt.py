@@ -9,6 +9,7 @@ cluster is that far behind. ``exp`` and ``sub`` are required.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ def _date(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise InvalidToken(f"the JWT's {name} is not a number")
     return float(value)
 
@@ -139,7 +140,7 @@ class JWTVerifier:
         key = keyset.find(kid)
         if key is None:
             raise InvalidToken(f"no key of the JWKS has the id {kid!r}")
-        if key.algorithm_name != alg:  # a key serves one algorithm (PyJWT < 2.10 did not check)
+        if key.algorithm_name != alg:  # a key serves one algorithm (older PyJWT did not check)
             raise InvalidToken(f"the key {kid!r} is not for {alg}")
         return identity_of(token, key, config)
 
