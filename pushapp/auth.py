@@ -23,6 +23,7 @@ from django.db.models.signals import post_save, pre_save
 from django.utils.module_loading import import_string
 
 from . import gateway
+from .authn.jwt import JWTVerifier
 from .conf import push_settings
 from .exceptions import AuthenticationFailed
 from .tokens import Identity, verify_token
@@ -64,6 +65,21 @@ class SessionAuthenticator(BaseAuthenticator):
         if not user.is_authenticated:
             raise AuthenticationFailed("the session has no authenticated user")
         return Identity(uid=str(user.pk))
+
+
+class JWTAuthenticator(BaseAuthenticator):
+    """A JSON Web Token another system issued (HS256, RS256, ES256…), verified as ``PUSHAPP["JWT"]``
+    says: ``sub`` is the uid, the ``groups`` claim the groups, ``exp`` the connection's expiry
+    (docs/tokens.md). Needs the ``jwt`` extra (PyJWT); a due JWKS fetch runs in a thread."""
+
+    def __init__(self) -> None:
+        self.verifier = JWTVerifier()
+
+    def authenticate(self, scope: dict[str, Any], token: str | None) -> Identity:
+        return self.verifier.verify(token)
+
+    async def aauthenticate(self, scope: dict[str, Any], token: str | None) -> Identity:
+        return await self.verifier.averify(token)
 
 
 @functools.cache

@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from .auth import JWTAuthenticator
+from .authn.jwtconfig import PUBLIC_KEY_ALGORITHMS
+from .authn.jwtconfig import problems as jwt_problems
 from .conf import SETTINGS, push_settings, user_settings
 from .httpapi import method_name
 from .runtime.layer import is_redis, layer_config, layer_kind
@@ -209,4 +212,29 @@ def check_integrations(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             errors.append(
                 Error(f"PUSHAPP['AUTHORIZE_SUBSCRIBE'] cannot be imported: {err}", id="pushapp.E021")
             )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_jwt(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``PUSHAPP["JWT"]``, when it is set or the authenticator verifies JWTs (docs/tokens.md)."""
+    if not isinstance(user_settings(), dict) or check_settings():
+        return []  # the value checks above report bad values first
+    raw, authenticator = push_settings.JWT, import_string(push_settings.AUTHENTICATOR)
+    if raw is None and not (isinstance(authenticator, type) and issubclass(authenticator, JWTAuthenticator)):
+        return []
+    errors: list[CheckMessage] = [Error(message, id=check_id) for check_id, message in jwt_problems(raw)]
+    algorithms = set(raw.get("ALGORITHMS") or ()) if isinstance(raw, dict) else set()
+    missing = [] if _installed("jwt") else ["PyJWT"]
+    if algorithms & PUBLIC_KEY_ALGORITHMS and not _installed("cryptography"):
+        missing.append("cryptography")
+    if missing:
+        errors.append(
+            Error(
+                f"JWTs are configured but {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} "
+                "not installed.",
+                hint="pip install 'pushapp[jwt]' (PyJWT[crypto])",
+                id="pushapp.E053",
+            )
+        )
     return errors

@@ -42,6 +42,10 @@ def _optional_host(value: Any) -> str | dict[str, Any] | None:
     return value if value is None or isinstance(value, dict) else str(value)
 
 
+def _optional_dict(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
 def _strings(value: Any) -> list[str]:
     return [str(item) for item in value]
 
@@ -219,6 +223,13 @@ SETTINGS: dict[str, Setting] = {
     "REVOKE_ON_DEACTIVATE": Setting(
         True, (bool,), bool, "A user set is_active=False revokes the uid: its connections and tokens, 4008."
     ),
+    "JWT": Setting(
+        None,
+        (dict, type(None)),
+        _optional_dict,
+        "How JWTAuthenticator verifies JSON Web Tokens: ALGORITHMS, KEY or JWKS_URL, AUDIENCE, ISSUER... "
+        "(docs/tokens.md); None: not configured.",
+    ),
 }
 
 #: Every setting's default value.
@@ -271,6 +282,7 @@ class PushappSettings:
     REVOKE_ON_LOGOUT: bool
     REVOKE_ON_PASSWORD_CHANGE: bool
     REVOKE_ON_DEACTIVATE: bool
+    JWT: dict[str, Any] | None
 
     def __getattr__(self, name: str) -> Any:
         """Read and cast a setting once; kept as an attribute, so later reads cost what an attribute

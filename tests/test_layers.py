@@ -20,6 +20,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("errors", ["exceptions"]),
     ("protocol: what both sides say, no I/O", ["protocol"]),
     ("what one process holds", ["runtime", "tokens"]),
+    ("tokens of other systems", ["authn"]),
     ("stores", ["history", "presence"]),
     ("sender: how any process pushes", ["sender"]),
     ("asking", ["queries"]),
