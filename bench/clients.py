@@ -31,6 +31,9 @@ ORIGIN = "http://127.0.0.1"  # the servers sit behind AllowedHostsOriginValidato
 PUSHAPP_PATH = "/ws/push/"
 BASELINE_PATH = "/ws/base/"
 CONNECT_ATTEMPTS = 3
+#: Reconnects after a lost connection (the c100k storm): random(0, min(cap, base * 2^attempt)) seconds
+#: before each attempt, pushapp.js's policy with its defaults.
+RECONNECT_BASE, RECONNECT_CAP = 1.0, 30.0
 
 
 class Sink:
@@ -88,6 +91,12 @@ class Clients:
         self.conns: list[LeanWebSocket] = []
         self._churners: list[asyncio.Task[None]] = []
         self.churn_stats = {"reconnects": 0, "failures": 0, "deliveries": 0}
+        # For reconnects: where each connection index connects, and its place in ``conns``.
+        self._targets: dict[int, tuple[str, int, str, str | None, str | None]] = {}
+        self._slots: dict[int, int] = {}
+        self.reconnecting = False
+        self._reopening: set[asyncio.Task[None]] = set()
+        self.storm = {"reconnected": 0, "failures": 0, "last": 0.0}
 
     async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         op = command["op"]
@@ -105,6 +114,10 @@ class Clients:
             return self.churn_start(command)
         if op == "churn_stop":
             return await self.churn_stop()
+        if op == "reconnect":
+            return self.reconnect(bool(command["on"]))
+        if op == "storm_status":
+            return {**self.storm, "open": self._open_count(), "pending": len(self._reopening)}
         if op == "ping":
             return {"pong": True}
         raise ValueError(f"unknown command {op!r}")
@@ -115,6 +128,7 @@ class Clients:
         started = time.monotonic()
         system, port, group = command["system"], int(command["port"]), command["group"]
         start, stop = int(command["start"]), int(command["stop"])
+        source = command.get("source")  # a local address of its own (c100k: past 28k ports per address)
         semaphore = asyncio.Semaphore(int(command.get("concurrency", 32)))
         deadline = started + float(command.get("timeout", 120.0))
         errors: list[str] = []
@@ -129,13 +143,17 @@ class Clients:
                         return
                     try:
                         conn = await asyncio.wait_for(
-                            self._open(system, port, group, index, tokens.get(index)), min(remaining, 30.0)
+                            self._open(system, port, group, index, tokens.get(index), source=source),
+                            min(remaining, 30.0),
                         )
                     except (OSError, HandshakeError, TimeoutError) as err:
                         if attempt == CONNECT_ATTEMPTS - 1:
                             errors.append(f"{index}: {type(err).__name__}: {err}")
                         continue
+                    self._targets[index] = (system, port, group, tokens.get(index), source)
+                    self._slots[index] = len(self.conns)
                     self.conns.append(conn)
+                    self._watch(conn)
                     return
 
         await asyncio.gather(*(one(i) for i in range(start, stop)))
@@ -202,6 +220,7 @@ class Clients:
         index: int,
         token: str | None,
         on_message: OnMessage | None = None,
+        source: str | None = None,
     ) -> LeanWebSocket:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
@@ -219,6 +238,7 @@ class Clients:
             ),
             "127.0.0.1",
             port,
+            local_addr=(source, 0) if source else None,
         )
         try:
             await opened
@@ -226,6 +246,40 @@ class Clients:
             transport.abort()
             raise
         return conn
+
+    def reconnect(self, on: bool) -> dict[str, Any]:
+        """From now on (``on``), a connection that closes is opened again as pushapp.js would."""
+        self.reconnecting = on
+        self.storm = {"reconnected": 0, "failures": 0, "last": 0.0}
+        return {"reconnecting": on}
+
+    def _watch(self, conn: LeanWebSocket) -> None:
+        conn.closed.add_done_callback(lambda _closed: self._lost(conn))
+
+    def _lost(self, conn: LeanWebSocket) -> None:
+        if self.reconnecting and self.conns[self._slots[conn.index]] is conn:
+            task = asyncio.ensure_future(self._reopen(conn.index))
+            self._reopening.add(task)
+            task.add_done_callback(self._reopening.discard)
+
+    async def _reopen(self, index: int) -> None:
+        system, port, group, token, source = self._targets[index]
+        attempt = 0
+        while self.reconnecting:
+            await asyncio.sleep(random.random() * min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
+            attempt += 1
+            try:
+                conn = await asyncio.wait_for(
+                    self._open(system, port, group, index, token, source=source), 30
+                )
+            except (OSError, HandshakeError, TimeoutError):
+                self.storm["failures"] += 1
+                continue
+            self.conns[self._slots[index]] = conn
+            self.storm["reconnected"] += 1
+            self.storm["last"] = time.time()
+            self._watch(conn)
+            return
 
     def arm(self, command: dict[str, Any]) -> dict[str, Any]:
         unicast = command.get("unicast")
@@ -265,6 +319,7 @@ class Clients:
 
     async def close(self, timeout: float) -> dict[str, Any]:
         """Closing handshakes for every connection; those that do not finish in time are aborted."""
+        self.reconnecting = False
         for conn in self.conns:
             conn.close()
         pending = [conn.closed for conn in self.conns if not conn.closed.done()]
@@ -277,6 +332,7 @@ class Clients:
                 conn.abort()
         closed = len(self.conns)
         self.conns = []
+        self._slots.clear()
         gc.unfreeze()
         return {"closed": closed, "aborted": aborted}
 

@@ -1,6 +1,6 @@
 """Where an idle connection's memory goes: Python allocations per connection, by package.
 
-``python -m bench.membreakdown [--system pushapp|baseline] [--n 5000]`` starts one server with
+``python -m bench.membreakdown [--system pushapp|baseline] [--server daphne|native] [--n 5000]`` starts one server with
 tracemalloc on (BENCH_TRACEMALLOC=1, see bench/serve.py), takes a reference snapshot after a warm-up,
 opens ``n`` idle connections, and prints how much each package's allocations grew, divided by ``n``.
 Tracing slows the server and adds its own memory, so the RSS figure printed here is larger than
@@ -68,12 +68,12 @@ def breakdown(log: Path, n: int, lines: bool = False) -> tuple[float, list[tuple
     return total, [(name, size / n) for name, size in per_package.most_common()]
 
 
-def run(system: str, n: int, out: Path, lines: bool = False) -> None:
+def run(system: str, n: int, out: Path, lines: bool = False, server_kind: str = "daphne") -> None:
     os.environ["BENCH_TRACEMALLOC"] = "lineno" if lines else "1"
     with RedisServer() as redis:
         try:
             environment = Environment(redis.url, system, log_dir=out / "logs")
-            server = Server(environment, "daphne")
+            server = Server(environment, server_kind)
             pool = ClientPool(environment, 2)
             pool.grow(10, server.port, workloads.GROUP, 32, 60)
             pool.close()
@@ -89,7 +89,7 @@ def run(system: str, n: int, out: Path, lines: bool = False) -> None:
         finally:
             kill_all()
     total, packages = breakdown(server.log_path, n, lines)
-    print(f"{system}, {n:,} idle connections, under tracemalloc: {(after - before) / n:.1f} KB RSS each")
+    print(f"{system} on {server_kind}, {n:,} idle connections, under tracemalloc: {(after - before) / n:.1f} KB RSS each")
     print(f"Python allocations per connection: {total / 1024:.1f} KB")
     for name, size in packages[: 40 if lines else 25]:
         print(f"{size:8.0f} B  {name}")
@@ -101,8 +101,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--lines", action="store_true", help="per source line instead of per package")
+    parser.add_argument(
+        "--server", choices=("daphne", "native"), default="daphne", help="native: pushapp's own server"
+    )
     args = parser.parse_args()
-    run(args.system, args.n, args.out, args.lines)
+    run(args.system, args.n, args.out, args.lines, args.server)
     return 0
 
 

@@ -44,6 +44,8 @@ from pushapp.protocol.names import ALL_GROUP, group_layer_group, uid_layer_group
 from tests.support.redis_server import RedisServer, find_redis_server
 
 SCENARIOS = ("workers", "shards")
+#: Run only when asked for by name: ``--scenario c100k`` (bench/c100k.py).
+ON_REQUEST = ("c100k",)
 GROUP = "bench"  # every connection
 PAIR = "pair"  # the connections of servers 0 and 1 (shards)
 MIN_SENDS = 20  # per target of the Redis operations per send
@@ -530,7 +532,13 @@ def _running(pid: int) -> bool:
         return False
 
 
-RUNNERS = {"workers": run_workers, "shards": run_shards}
+def run_c100k(options: ScaleOptions, say: Say) -> dict[str, Any]:
+    from bench.c100k import run_c100k as run
+
+    return run(options, say)
+
+
+RUNNERS = {"workers": run_workers, "shards": run_shards, "c100k": run_c100k}
 
 
 def run(options: ScaleOptions, say: Say) -> dict[str, Any]:
@@ -557,15 +565,18 @@ def run(options: ScaleOptions, say: Say) -> dict[str, Any]:
 
 def _scenarios(text: str) -> list[str]:
     names = SCENARIOS if text == "both" else tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names or set(names) - set(SCENARIOS):
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(SCENARIOS)}, or both")
+    if not names or set(names) - set(SCENARIOS) - set(ON_REQUEST):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SCENARIOS + ON_REQUEST)}, or both")
     return list(names)
 
 
 def parse_options(argv: list[str]) -> tuple[ScaleOptions, Path | None]:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scenario", type=_scenarios, default=list(SCENARIOS), help="workers, shards or both"
+        "--scenario",
+        type=_scenarios,
+        default=list(SCENARIOS),
+        help="workers, shards or both; c100k (100,000 connections by default, bench/c100k.py)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
     parser.add_argument("--connections", type=int, help="per scenario (default 10000; --quick: 30)")
@@ -600,6 +611,8 @@ def parse_options(argv: list[str]) -> tuple[ScaleOptions, Path | None]:
         if value is not None:
             setattr(options, name, value)
     options.history = args.history
+    if options.scenarios == ["c100k"] and args.connections is None and not args.quick:
+        options.connections = 100_000
     if options.processes < 1 or options.shards < 1 or options.workers < 1:
         parser.error("--processes, --shards and --workers must be at least 1")
     if options.connections < max(options.processes, options.client_processes):

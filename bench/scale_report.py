@@ -7,6 +7,7 @@ from typing import Any
 SCENARIO_TITLES = {
     "workers": "pushserve workers on one port, one Redis",
     "shards": "daphne servers, the layer over several Redis servers",
+    "c100k": "pushserve workers, presence on a Redis of its own, reconnect storms",
 }
 
 
@@ -30,15 +31,8 @@ def _commands(per_shard: list[dict[str, Any]]) -> str:
     return " · ".join(parts)
 
 
-def scenario(name: str, result: dict[str, Any]) -> str:
-    if result.get("error"):
-        return f"### {name}: FAILED\n\n{result['error']}\n"
-    stage, fanout, burst, unicast = result["connect"], result["fanout"], result["burst"], result["unicast"]
+def _connections(stage: dict[str, Any]) -> list[str]:
     lines = [
-        f"### {name}: {SCENARIO_TITLES.get(name, '')}",
-        "",
-        f"{result['server']}, {result['shards']} Redis, {stage['connections']:,} connections.",
-        "",
         "| process | connections | RSS MB before → after | KB per connection | server CPU ms per connection "
         "| subscribed channels (by Redis) |",
         "|---|---:|---:|---:|---:|---|",
@@ -49,7 +43,64 @@ def scenario(name: str, result: dict[str, Any]) -> str:
             f"{_n(p['kb_per_connection'])} | {_n(p['cpu_ms_per_connection'], 2)} | "
             f"{_shards(p['subscribed_channels'])} |"
         )
-    lasts = [t["last_ms"] for t in fanout["trials"]]
+    return lines
+
+
+def _fanout(fanout: dict[str, Any], what: str) -> str:
+    return (
+        f"| {what}: send call → last receipt, median / worst of {len(fanout['trials'])} | "
+        f"{_n(fanout['last_ms_median'])} / {_n(fanout['last_ms_worst'])} ms (lost {fanout['lost']}) |"
+    )
+
+
+def c100k(result: dict[str, Any]) -> str:
+    stage = result["connect"]
+    lines = [
+        f"### c100k: {SCENARIO_TITLES['c100k']}",
+        "",
+        f"{result['server']}, {stage['connections']:,} connections; OS limits {result['os_limits']}.",
+        "",
+        *_connections(stage),
+        "",
+        "| measurement | value |",
+        "|---|---|",
+        f"| connecting: connections/s | {_n(stage['per_second'])} |",
+        f"| connecting: Redis CPU per connection (layer · presence) | "
+        f"{_shards([_n(s['cpu_us'], 1) for s in stage['redis_per_connection']])} µs |",
+        _fanout(result["fanout"], f"fan-out to all {stage['connections']:,}"),
+        _fanout(result["fanout_after"], "the same after the storms"),
+        f"| every client closes: presence Redis CPU per close | "
+        f"{_n(result['close']['presence_redis_cpu_us_per_close'], 1)} µs |",
+        f"| lost | {result['lost']} |",
+        "",
+        "| storm | welcomed again | all welcomed after | presence exact after | server CPU per accept | "
+        "what the workers' CPU alone allows | presence Redis CPU per connect | layer Redis CPU per connect |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for storm in result["storms"]:
+        lines.append(
+            f"| {storm['kind']} | {storm['reconnected']:,} | {_n(storm['all_welcomed_s'], 2)} s | "
+            f"{_n(storm['presence_exact_s'], 2)} s | {_n(storm['server_cpu_ms_per_accept'], 3)} ms | "
+            f"{_n(storm['cpu_alone_allows_s'], 2)} s | "
+            f"{_n(storm['presence_redis_cpu_us_per_connect'], 1)} µs | "
+            f"{_n(storm['layer_redis_cpu_us_per_connect'], 1)} µs |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def scenario(name: str, result: dict[str, Any]) -> str:
+    if result.get("error"):
+        return f"### {name}: FAILED\n\n{result['error']}\n"
+    if name == "c100k":
+        return c100k(result)
+    stage, fanout, burst, unicast = result["connect"], result["fanout"], result["burst"], result["unicast"]
+    lines = [
+        f"### {name}: {SCENARIO_TITLES.get(name, '')}",
+        "",
+        f"{result['server']}, {result['shards']} Redis, {stage['connections']:,} connections.",
+        "",
+        *_connections(stage),
+    ]
     lines += [
         "",
         "| measurement | value |",
@@ -63,8 +114,7 @@ def scenario(name: str, result: dict[str, Any]) -> str:
         f"{_shards([_n(s['cpu_us'], 1) for s in stage['redis_per_connection']])} µs |",
         f"| connecting: Redis memory per connection, by Redis | "
         f"{_shards([_n(s['memory_bytes'], 0) for s in stage['redis_per_connection']])} bytes |",
-        f"| fan-out to `bench` (every connection): send call → last receipt, median / worst of "
-        f"{len(lasts)} | {_n(fanout['last_ms_median'])} / {_n(fanout['last_ms_worst'])} ms |",
+        _fanout(fanout, "fan-out to `bench` (every connection)"),
         f"| fan-out: per-client latency p50 (median of the trials) | {_n(fanout['p50_ms_median'])} ms |",
         f"| burst of {burst['messages']} to `bench`: deliveries/s | {_n(burst['deliveries_per_s'], 0)} |",
         f"| burst: server CPU per delivery | {_n(burst['server_cpu_us_per_delivery'], 2)} µs |",
@@ -92,7 +142,7 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [scenario(name, result) for name, result in results["scenarios"].items()]
     summary = []
     for name, result in results["scenarios"].items():
-        if result.get("error"):
+        if result.get("error") or name == "c100k":
             continue
         uid = result["redis_per_send"][0]
         summary.append(

@@ -16,5 +16,10 @@ PUSHAPP: dict[str, Any] = {
     "PING_NOT_RESPONSE_LIMIT": 0,
     "MAX_UNAUTHENTICATED_PER_IP": 1000,
 }
+# bench/c100k.py: presence on a Redis of its own, and a reconnect storm's handshakes from a few addresses.
+if os.environ.get("BENCH_PRESENCE_REDIS_URL"):
+    PUSHAPP["PRESENCE_REDIS_URL"] = os.environ["BENCH_PRESENCE_REDIS_URL"]
+if os.environ.get("BENCH_MAX_UNAUTHENTICATED_PER_IP"):
+    PUSHAPP["MAX_UNAUTHENTICATED_PER_IP"] = int(os.environ["BENCH_MAX_UNAUTHENTICATED_PER_IP"])
 if os.environ.get("BENCH_HISTORY") == "1":
     PUSHAPP["HISTORY"] = HISTORY_SETTING

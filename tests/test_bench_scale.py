@@ -1,8 +1,8 @@
 """``python -m bench.scale --quick`` runs end to end (docs/scaling.md), so the scaling benchmark cannot rot.
 
-Integration, about 15 s: it starts three private redis-servers, ``manage.py pushserve`` with two workers,
+Integration, about 60 s: it starts private redis-servers, ``manage.py pushserve`` with two workers,
 three daphne servers, a producer and client processes, at tiny sizes (30 connections, 50 sends per
-target). Timings are not checked (a quick run's mean nothing); what is: nothing is lost, and a send to
+target); and the c100k scenario at 30 connections, with both its reconnect storms. Timings are not checked (a quick run's mean nothing); what is: nothing is lost, and a send to
 one uid is one ``PUBLISH`` that Redis sends to the one process holding the uid, with two processes and
 with three, while a group spread over every process reaches every process.
 """
@@ -21,7 +21,7 @@ from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.integration  # real processes; still part of the default `pytest` run
 
-TIMEOUT = 120  # a quick run takes about 15 s; this only bounds a hung one
+TIMEOUT = 240  # a quick run takes about 60 s; this only bounds a hung one
 #: What one send may cost in Redis commands, whatever the number of processes: one PUBLISH, plus what of
 #: the servers' own background traffic (probes, heartbeats) the subtraction leaves over 50 sends.
 MAX_COMMANDS_PER_SEND = 1.5
@@ -31,7 +31,16 @@ MAX_COMMANDS_PER_SEND = 1.5
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("scale")
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.scale", "--quick", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "bench.scale",
+            "--quick",
+            "--scenario",
+            "workers,shards,c100k",
+            "--out",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -88,3 +97,14 @@ def test_groups_reach_the_processes_holding_them(results: dict[str, Any], name: 
         assert _target(scenario, "group pair")["processes_reached"] == 2
     for target in scenario["redis_per_send"]:
         assert target["publish_per_send"] <= MAX_COMMANDS_PER_SEND, target
+
+
+def test_c100k_storms_welcome_everyone_again_and_presence_counts_them(results: dict[str, Any]) -> None:
+    scenario = results["scenarios"]["c100k"]
+    assert "error" not in scenario, scenario.get("error")
+    n = scenario["connect"]["connections"]
+    assert scenario["connect"]["opened"] == n and scenario["lost"] == 0
+    assert [s["kind"] for s in scenario["storms"]] == ["kill", "hup"]
+    for storm in scenario["storms"]:
+        assert storm["reconnected"] >= n and storm["presence_exact_s"] is not None, storm
+        assert storm["new_workers"] == 2, storm
