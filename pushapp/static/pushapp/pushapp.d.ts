@@ -24,6 +24,20 @@ export interface PushappOptions {
   reconnectBase?: number;
   /** Seconds, default 30: the backoff's cap. */
   reconnectCap?: number;
+  /** Acknowledge pushes that carry a stream position (`{"type": "ack", stream, offset}`). Default true. */
+  ack?: boolean;
+  /** Milliseconds, default 500: acks are batched, the highest offset per stream, at most once per interval. */
+  ackInterval?: number;
+  /** Acknowledge while the page is hidden too. Default false: acks wait until it is visible. */
+  ackWhenHidden?: boolean;
+  /** Ask for the uid's and the subscribed groups' last stored push when there is no position for them. Default false. */
+  latest?: boolean;
+}
+
+/** The second argument of `subscribe()`. */
+export interface SubscribeOptions {
+  /** Also ask for the group stream's last stored push; default: the client's `latest` option. */
+  latest?: boolean;
 }
 
 /** A stream's position: the last push seen on it. */
@@ -56,9 +70,11 @@ export type ServerFrame =
 
 /** Frames the client sends. */
 export type ClientFrame =
-  | { type: "auth"; token: string | null; recover?: Record<string, StreamPosition> }
+  | { type: "auth"; token: string | null; recover?: Record<string, StreamPosition>; latest?: string[] }
   | { type: "message"; data: unknown }
-  | { type: "subscribe" | "unsubscribe"; group: string }
+  | { type: "subscribe"; group: string; latest?: true }
+  | { type: "unsubscribe"; group: string }
+  | { type: "ack"; stream: string; offset: number }
   | { type: "refresh"; token: string }
   | { type: "ping" };
 
@@ -144,6 +160,10 @@ export class PushappClient {
   readonly bindUrl: string | null;
   readonly reconnectBase: number;
   readonly reconnectCap: number;
+  readonly ack: boolean;
+  readonly ackInterval: number;
+  readonly ackWhenHidden: boolean;
+  readonly latest: boolean;
   /** True between the welcome frame and the end of that connection. */
   readonly connected: boolean;
   /** 48 hex characters; null when not connected. */
@@ -161,7 +181,7 @@ export class PushappClient {
   close(): this;
   /** Sends {"type": "message", data}; false when there is no welcomed connection (nothing is queued). */
   send(data: unknown): boolean;
-  subscribe(group: string): this;
+  subscribe(group: string, options?: SubscribeOptions): this;
   unsubscribe(group: string): this;
   refreshToken(): Promise<string>;
   bind<T = { bound: boolean }>(): Promise<T>;

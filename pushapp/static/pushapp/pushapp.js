@@ -67,7 +67,8 @@
   class PushappClient {
     /*
      * options: url (required), token, tokenUrl, tokenMaxAge (s), lazy, bindUrl,
-     * reconnectBase (s, default 1), reconnectCap (s, default 30).
+     * reconnectBase (s, default 1), reconnectCap (s, default 30),
+     * ack (default true), ackInterval (ms, default 500), ackWhenHidden (default false), latest (default false).
      */
     constructor(options) {
       const o = options || {};
@@ -77,6 +78,10 @@
       this.bindUrl = o.bindUrl || null;
       this.reconnectBase = positive(o.reconnectBase) || 1;
       this.reconnectCap = positive(o.reconnectCap) || 30;
+      this.ack = o.ack !== false;
+      this.ackInterval = o.ackInterval === undefined || o.ackInterval === null ? 500 : Math.max(0, Number(o.ackInterval) || 0);
+      this.ackWhenHidden = Boolean(o.ackWhenHidden);
+      this.latest = Boolean(o.latest);
       this.clientId = null;
       this.uid = null;
       this.proof = null;
@@ -100,7 +105,10 @@
       this._reconnectAt = null; // set by a "reconnect" frame: the server's time for the next attempt
       this._positions = this._loadPositions();
       this._welcomeStreams = {};
-      this._subscriptions = new Set(); // groups asked for with subscribe(): asked again on every welcome
+      this._subscriptions = new Map(); // group -> wants its latest push: asked again on every welcome
+      this._acks = {}; // stream -> the highest offset received and not acknowledged yet
+      this._ackTimer = null;
+      this._onVisible = null;
       if (!o.lazy) this.connect();
     }
 
@@ -146,23 +154,26 @@
     /* Send {"type": "message", "data": data}. Nothing is queued: false when there is no welcomed connection. */
     send(data) {
       if (!this.connected) return false;
-      this._ws.send(JSON.stringify({ type: "message", data: data }));
+      this._sendFrame({ type: "message", data: data });
       return true;
     }
 
     /*
      * Ask to join a group (the server's AUTHORIZE_SUBSCRIBE decides): "subscribed" or an "error" with
      * code "subscribe_refused" follows. Kept across reconnects, until unsubscribe() or a refusal.
+     * options.latest (default: the client's latest option): also ask for the group stream's last push,
+     * while there is no position to recover the group from.
      */
-    subscribe(group) {
-      this._subscriptions.add(group);
-      if (this.connected) this._ws.send(JSON.stringify({ type: "subscribe", group: group }));
+    subscribe(group, options) {
+      const latest = options && options.latest !== undefined ? Boolean(options.latest) : this.latest;
+      this._subscriptions.set(group, latest);
+      if (this.connected) this._subscribeFrame(group, latest);
       return this;
     }
 
     unsubscribe(group) {
       this._subscriptions.delete(group);
-      if (this.connected) this._ws.send(JSON.stringify({ type: "unsubscribe", group: group }));
+      if (this.connected) this._sendFrame({ type: "unsubscribe", group: group });
       return this;
     }
 
@@ -196,6 +207,63 @@
       const answer = await response.json().catch(() => null);
       if (!response.ok) throw httpError("POST " + url, response, answer);
       return answer;
+    }
+
+    /* One client frame on the current connection. */
+    _sendFrame(frame) {
+      this._ws.send(JSON.stringify(frame));
+    }
+
+    _subscribeFrame(group, latest) {
+      const frame = { type: "subscribe", group: group };
+      if (latest && !this._positions["group:" + group]) frame.latest = true;
+      this._sendFrame(frame);
+    }
+
+    /*
+     * The auth frame's "latest": the streams whose last push the server sends right after the welcome:
+     * the uid's and the subscribed groups', those this client has no position for (recovery covers those).
+     */
+    _latestStreams() {
+      const streams = [];
+      const known = Object.keys(this._positions);
+      if (this.latest && !known.some((stream) => stream.startsWith("uid:"))) streams.push("uid");
+      this._subscriptions.forEach((latest, group) => {
+        if (latest && !this._positions["group:" + group]) streams.push("group:" + group);
+      });
+      return streams;
+    }
+
+    /* Acknowledge a push on a stream: the highest offset per stream, sent every ackInterval at most. */
+    _queueAck(stream, offset) {
+      if (!this.ack) return;
+      if (!(this._acks[stream] >= offset)) this._acks[stream] = offset;
+      if (this._ackTimer === null) {
+        this._ackTimer = later(() => {
+          this._ackTimer = null;
+          this._flushAcks();
+        }, this.ackInterval);
+      }
+    }
+
+    /* Send what is pending, unless not connected (held for the next welcome) or hidden (held until visible). */
+    _flushAcks() {
+      if (!this.connected || !Object.keys(this._acks).length) return;
+      if (!this.ackWhenHidden && document.visibilityState === "hidden") {
+        if (!this._onVisible) {
+          this._onVisible = () => {
+            if (document.visibilityState === "hidden") return;
+            document.removeEventListener("visibilitychange", this._onVisible);
+            this._onVisible = null;
+            this._flushAcks();
+          };
+          document.addEventListener("visibilitychange", this._onVisible);
+        }
+        return;
+      }
+      const acks = this._acks;
+      this._acks = {};
+      Object.keys(acks).forEach((stream) => this._sendFrame({ type: "ack", stream: stream, offset: acks[stream] }));
     }
 
     _handlers(name) {
@@ -236,6 +304,8 @@
       ws.onopen = () => {
         const auth = { type: "auth", token: this._token || null };
         if (Object.keys(this._positions).length) auth.recover = this._positions;
+        const latest = this._latestStreams();
+        if (latest.length) auth.latest = latest;
         ws.send(JSON.stringify(auth));
         this._emit("open", { url: this.url });
       };
@@ -276,6 +346,7 @@
       if (isFrame(data, "push")) {
         if (typeof data.stream === "string") this._advance(data.stream, data.offset, data.epoch);
         this._emit("message", data.data);
+        if (typeof data.stream === "string" && typeof data.offset === "number") this._queueAck(data.stream, data.offset);
       } else if (isFrame(data, "recovered")) this._recovered(data.streams || {});
       else if (isFrame(data, "missed")) this._emit("missed", { stream: data.stream === undefined ? null : data.stream });
       else if (isFrame(data, "error")) this._emit("error", { code: data.code, detail: data.detail });
@@ -322,8 +393,10 @@
       this.connected = true;
       this._attempt = 0;
       this._startHeartbeat();
-      // Before the listeners run: a subscribe() in a welcome listener is then sent once.
-      this._subscriptions.forEach((group) => this._ws.send(JSON.stringify({ type: "subscribe", group: group })));
+      // Before the listeners run: a subscribe() in a welcome listener is then sent once. Their latest pushes
+      // were asked for in the auth frame already.
+      this._subscriptions.forEach((latest, group) => this._sendFrame({ type: "subscribe", group: group }));
+      this._flushAcks(); // what the last connection received and did not acknowledge in time
       this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
     }
 
@@ -418,7 +491,7 @@
     _startHeartbeat() {
       this._stopHeartbeat();
       if (!this.pingInterval) return;
-      this._pingTimer = setInterval(() => this._ws.send('{"type":"ping"}'), this.pingInterval * 1000);
+      this._pingTimer = setInterval(() => this._sendFrame({ type: "ping" }), this.pingInterval * 1000);
       this._armDeadline();
     }
 
@@ -453,7 +526,7 @@
       this._tokenStale = false;
       this._scheduleRefresh();
       // An open connection lives as long as its token: hand the server the new one in-band.
-      if (this.connected) this._ws.send(JSON.stringify({ type: "refresh", token: this._token }));
+      if (this.connected) this._sendFrame({ type: "refresh", token: this._token });
       return this._token;
     }
 

@@ -13,6 +13,10 @@ const options: PushappOptions = {
   reconnectBase: 1,
   reconnectCap: 30,
   lazy: true,
+  ack: true,
+  ackInterval: 500,
+  ackWhenHidden: false,
+  latest: true,
 };
 const client: PushappClient = new PushappClient(options);
 const same: PushappClient = new PushappDefault({ url: "wss://example.com/ws/push/" });
@@ -35,7 +39,8 @@ client
   .on("presence", ({ group, event, uid }) => console.log(group, event === "join", uid))
   .on("subscribed", ({ group }) => console.log(group.toUpperCase()));
 
-client.subscribe("room:1").unsubscribe("room:1").connect();
+client.subscribe("room:1").subscribe("room:2", { latest: false }).unsubscribe("room:1").connect();
+const batching: number = client.ackInterval;
 const sent: boolean = client.send({ hello: "world" });
 client.bind().then((answer) => console.log(answer.bound));
 client.postWithProof<{ joined: boolean }>("/rooms/1/join/", { room: "1" }).then((answer) => answer.joined);
@@ -63,4 +68,7 @@ client.connected = true;
 // @ts-expect-error: a welcome detail has no code
 client.on("welcome", (detail) => detail.code);
 
-export { client, same, sent, describe };
+// @ts-expect-error: ackInterval is a number of milliseconds
+new PushappClient({ url: "/ws/push/", ackInterval: "500" });
+
+export { client, same, sent, describe, batching };
