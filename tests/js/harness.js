@@ -72,7 +72,54 @@ function load({ dataset = null, cookie = "", href = "https://example.com/page", 
   const clock = new Clock();
   const sockets = [];
   const fetches = [];
-  const env = { clock, sockets, fetches, respond: () => ({ status: 200, body: {} }) };
+  const sources = [];
+  const env = { clock, sockets, sources, fetches, respond: () => ({ status: 200, body: {} }) };
+
+  /* An EventSource the tests play the server of; it never reconnects by itself here (the client must not
+     rely on that anyway: it closes it on error). */
+  class FakeEventSource {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.closed = false;
+      this.listeners = {};
+      sources.push(this);
+    }
+
+    addEventListener(name, fn) {
+      (this.listeners[name] = this.listeners[name] || []).push(fn);
+    }
+
+    close() {
+      this.closed = true;
+      this.readyState = 2;
+    }
+
+    // The server's side:
+    open() {
+      this.readyState = 1;
+      if (this.onopen) this.onopen({});
+    }
+
+    receive(frame, id) {
+      if (id !== undefined) this.lastEventId = id;
+      if (this.onmessage) this.onmessage({ data: JSON.stringify(frame), lastEventId: this.lastEventId || "" });
+    }
+
+    welcome(extra) {
+      this.receive(Object.assign({ type: "welcome", client_id: "c".repeat(48), uid: "7", ping_interval: 25, proof: "p",
+        sse: { post: "/ws/push/sse/" + "c".repeat(48) + "/", proof: "sse-proof" } }, extra));
+    }
+
+    serverClose(code, reason) {
+      (this.listeners.close || []).forEach((fn) => fn({ data: JSON.stringify({ code, reason: reason || "" }) }));
+    }
+
+    fail() {
+      this.readyState = 2;
+      if (this.onerror) this.onerror({});
+    }
+  }
 
   class FakeWebSocket {
     constructor(url) {
@@ -125,6 +172,7 @@ function load({ dataset = null, cookie = "", href = "https://example.com/page", 
     document,
     location: { href },
     WebSocket: FakeWebSocket,
+    EventSource: FakeEventSource,
     URL,
     URLSearchParams,
     CustomEvent,

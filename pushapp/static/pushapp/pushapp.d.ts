@@ -32,7 +32,18 @@ export interface PushappOptions {
   ackWhenHidden?: boolean;
   /** Ask for the uid's and the subscribed groups' last stored push when there is no position for them. Default false. */
   latest?: boolean;
+  /**
+   * "auto" (the default): WebSocket, and Server-Sent Events after 2 WebSocket attempts in a row that never
+   * got through (with an `sseTicketUrl`); "sse" or "websocket": that one only.
+   */
+  transport?: PushappTransport;
+  /** POST `{"token": …}` here for a one-time SSE ticket; the template tag sets it from `pushapp:sse-ticket`. */
+  sseTicketUrl?: string | null;
+  /** The SSE endpoint; default: the WebSocket URL over http(s), plus `sse/`. */
+  sseUrl?: string | null;
 }
+
+export type PushappTransport = "websocket" | "sse" | "auto";
 
 /** The second argument of `subscribe()`. */
 export interface SubscribeOptions {
@@ -57,6 +68,8 @@ export type ServerFrame =
       envelope?: boolean;
       expires?: number;
       streams?: Record<string, StreamPosition>;
+      /** Over SSE only: where client frames are POSTed, and the proof they carry (X-Pushapp-Proof). */
+      sse?: { post: string; proof: string };
     }
   | { type: "push"; data: PushData; stream?: string; offset?: number; epoch?: string; version?: number }
   | { type: "recovered"; streams: Record<string, boolean> }
@@ -99,7 +112,7 @@ export interface CloseDetail {
 }
 
 export interface ErrorDetail {
-  /** A server error code (bad_json, subscribe_refused…), "socket" or "token". */
+  /** A server error code (bad_json, subscribe_refused…), "socket", "token", "sse_ticket" or "sse_post". */
   code: string;
   detail?: string;
   group?: string;
@@ -164,6 +177,12 @@ export class PushappClient {
   readonly ackInterval: number;
   readonly ackWhenHidden: boolean;
   readonly latest: boolean;
+  readonly transport: PushappTransport;
+  readonly sseTicketUrl: string | null;
+  /** The absolute SSE URL. */
+  readonly sseUrl: string;
+  /** What the current or next connection uses. */
+  readonly activeTransport: "websocket" | "sse";
   /** True between the welcome frame and the end of that connection. */
   readonly connected: boolean;
   /** 48 hex characters; null when not connected. */

@@ -5,6 +5,10 @@
  */
 const EVENTS = ["message", "welcome", "open", "close", "error", "recovered", "missed", "subscribed", "unsubscribed", "presence"];
 const POSITIONS_KEY = "pushapp.positions:";
+const TRANSPORT_KEY = "pushapp.transport:"; // "sse" once auto fell back, for the rest of the tab's life
+const EVENT_ID_KEY = "pushapp.sse-last-event-id:";
+const TRANSPORTS = ["websocket", "sse", "auto"];
+const FALLBACK_AFTER = 2; // WebSocket attempts in a row that never got through before auto tries SSE
 
 /* sessionStorage survives a reload of the tab, not the tab itself; absent or refused (privacy modes),
    positions live in memory only. */
@@ -13,6 +17,24 @@ function storage() {
     return window.sessionStorage || null;
   } catch (error) {
     return null;
+  }
+}
+
+function load(key) {
+  const store = storage();
+  try {
+    return store ? store.getItem(key) : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function save(key, value) {
+  const store = storage();
+  try {
+    if (store) store.setItem(key, value);
+  } catch (error) {
+    // Storage full or refused: kept in memory only.
   }
 }
 
@@ -37,6 +59,16 @@ function socketUrl(url) {
   return absolute.href;
 }
 
+/* The SSE endpoint by default: the WebSocket URL over http(s), plus "sse/". */
+function sseUrlOf(socket) {
+  const url = new URL(socket);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  url.pathname += "sse/";
+  url.search = url.hash = "";
+  return url.href;
+}
+
 function cookie(name) {
   const prefix = name + "=";
   const found = document.cookie.split(/;\s*/).find((part) => part.startsWith(prefix));
@@ -55,11 +87,84 @@ function positive(value) {
   return number > 0 ? number : null;
 }
 
+/*
+ * The SSE transport behind the few members of a WebSocket the client uses (readyState, send, close and
+ * the on* handlers): server frames come as the events of an EventSource, client frames go as POSTs to
+ * the welcome's sse.post with its proof, one at a time and in order. EventSource's own reconnect is never
+ * used (tickets are one-time): any error ends this "socket", and the client opens a new one.
+ */
+class SseSocket {
+  constructor(url, onEventId) {
+    this.kind = "sse";
+    this.url = url;
+    this.readyState = 0;
+    this.onopen = this.onmessage = this.onerror = this.onclose = null;
+    this._post = null;
+    this._proof = null;
+    this._queue = Promise.resolve();
+    const source = new EventSource(url);
+    source.onopen = () => {
+      this.readyState = 1;
+      if (this.onopen) this.onopen({});
+    };
+    source.onmessage = (event) => {
+      if (event.lastEventId) onEventId(event.lastEventId);
+      if (this.onmessage) this.onmessage({ data: event.data });
+    };
+    // The server's close: the same codes as the WebSocket's close frame.
+    source.addEventListener("close", (event) => {
+      let detail = {};
+      try {
+        detail = JSON.parse(event.data) || {};
+      } catch (error) {
+        // a close without a readable code: a network failure for the client
+      }
+      this._end({ code: Number(detail.code) || 1006, reason: String(detail.reason || ""), wasClean: true });
+    });
+    source.onerror = () => {
+      if (this.onerror) this.onerror({});
+      this._end({ code: 1006, reason: "", wasClean: false });
+    };
+    this._source = source;
+  }
+
+  /* From the welcome's "sse": where client frames go, and the proof they carry. */
+  target(post, proof) {
+    this._post = post;
+    this._proof = proof;
+  }
+
+  send(text) {
+    if (this.readyState !== 1 || !this._post) throw new Error("pushapp: the SSE connection is not ready");
+    const post = this._post;
+    const headers = { "Content-Type": "application/json", "X-Pushapp-Proof": this._proof };
+    this._queue = this._queue.then(() => fetch(post, { method: "POST", body: text, headers: headers, credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok && this.onposterror) this.onposterror({ status: response.status });
+      }, () => {
+        if (this.onposterror) this.onposterror({ status: null });
+      }));
+  }
+
+  close() {
+    this.readyState = 3;
+    this._source.onopen = this._source.onmessage = this._source.onerror = null;
+    this._source.close();
+  }
+
+  _end(event) {
+    if (this.readyState === 3) return;
+    this.close();
+    if (this.onclose) this.onclose(event);
+  }
+}
+
 class PushappClient {
   /*
    * options: url (required), token, tokenUrl, tokenMaxAge (s), lazy, bindUrl,
    * reconnectBase (s, default 1), reconnectCap (s, default 30),
-   * ack (default true), ackInterval (ms, default 500), ackWhenHidden (default false), latest (default false).
+   * ack (default true), ackInterval (ms, default 500), ackWhenHidden (default false), latest (default false),
+   * transport ("websocket", "sse" or "auto", the default), sseTicketUrl, sseUrl.
    */
   constructor(options) {
     const o = options || {};
@@ -73,6 +178,14 @@ class PushappClient {
     this.ackInterval = o.ackInterval === undefined || o.ackInterval === null ? 500 : Math.max(0, Number(o.ackInterval) || 0);
     this.ackWhenHidden = Boolean(o.ackWhenHidden);
     this.latest = Boolean(o.latest);
+    this.transport = o.transport || "auto";
+    if (!TRANSPORTS.includes(this.transport)) throw new TypeError("pushapp: transport must be one of " + TRANSPORTS.join(", "));
+    this.sseTicketUrl = o.sseTicketUrl || null;
+    this.sseUrl = o.sseUrl ? new URL(o.sseUrl, window.location.href).href : sseUrlOf(this.url);
+    if (this.transport === "sse" && !this.sseTicketUrl) throw new TypeError("pushapp: the sse transport needs an sseTicketUrl");
+    this._sse = this.transport === "sse" || (this.transport === "auto" && Boolean(this.sseTicketUrl) && load(TRANSPORT_KEY + this.url) === "sse");
+    this._wsFailures = 0; // WebSocket attempts in a row that never got through (auto falls back after 2)
+    this._lastEventId = load(EVENT_ID_KEY + this.url);
     this.clientId = null;
     this.uid = null;
     this.proof = null;
@@ -101,6 +214,11 @@ class PushappClient {
     this._ackTimer = null;
     this._onVisible = null;
     if (!o.lazy) this.connect();
+  }
+
+  /* "websocket" or "sse": what the next (or current) connection uses. */
+  get activeTransport() {
+    return this._sse ? "sse" : "websocket";
   }
 
   /* Whether a reconnect or a token refresh is waiting on a timer (false after 4001, 4004, 1000, close()). */
@@ -276,8 +394,12 @@ class PushappClient {
 
   async _open() {
     this._opening = true;
+    let refreshed = false;
     try {
-      if (this._tokenIsOld()) await this.refreshToken();
+      if (this._tokenIsOld()) {
+        await this.refreshToken();
+        refreshed = true;
+      }
     } catch (error) {
       this._opening = false;
       if (this._stopped) return;
@@ -288,11 +410,17 @@ class PushappClient {
       this._emit("error", { code: "token", detail: error.message, status: error.status || null, willReconnect: retry, delay: delay });
       return;
     }
+    if (this._sse) {
+      this._openSse(refreshed);
+      return;
+    }
     this._opening = false;
     if (this._stopped) return;
     const ws = new WebSocket(this.url);
+    this._wsOpened = this._wsHeard = false;
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
+      this._wsOpened = true;
       const auth = { type: "auth", token: this._token || null };
       if (Object.keys(this._positions).length) auth.recover = this._positions;
       const latest = this._latestStreams();
@@ -300,10 +428,71 @@ class PushappClient {
       ws.send(JSON.stringify(auth));
       this._emit("open", { url: this.url });
     };
-    ws.onmessage = (event) => this._receive(event.data);
+    ws.onmessage = (event) => {
+      this._wsHeard = true;
+      this._receive(event.data);
+    };
     ws.onerror = () => this._emit("error", { code: "socket", detail: "WebSocket error" });
     ws.onclose = (event) => this._drop(event);
     this._ws = ws;
+  }
+
+  /*
+   * Over SSE: a one-time ticket for the token (POST sseTicketUrl), then an EventSource with it and the
+   * last event id seen (the server recovers from it, as from the auth frame's recover).
+   */
+  async _openSse(refreshed) {
+    if (this._stopped) {
+      this._opening = false;
+      return;
+    }
+    let ticket;
+    try {
+      ticket = await this._fetchTicket();
+    } catch (error) {
+      this._opening = false;
+      if (this._stopped) return;
+      let retry = error.status === undefined || error.status === null || error.status >= 500 || error.status === 429;
+      if (error.status === 401 && this.tokenUrl && !refreshed) {
+        this._tokenStale = true; // as after a 4002: a fresh token, then a new ticket
+        retry = true;
+      }
+      const delay = retry ? this._retry() : null;
+      if (!retry) this._stop();
+      this._emit("error", { code: "sse_ticket", detail: error.message, status: error.status || null, willReconnect: retry, delay: delay });
+      return;
+    }
+    this._opening = false;
+    if (this._stopped) return;
+    const url = new URL(this.sseUrl);
+    url.searchParams.set("ticket", ticket);
+    if (this._lastEventId) url.searchParams.set("last_event_id", this._lastEventId);
+    const socket = new SseSocket(url.href, (id) => {
+      this._lastEventId = id;
+      save(EVENT_ID_KEY + this.url, id);
+    });
+    socket.onopen = () => this._emit("open", { url: this.sseUrl });
+    socket.onmessage = (event) => this._receive(event.data);
+    socket.onerror = () => this._emit("error", { code: "socket", detail: "EventSource error" });
+    socket.onposterror = ({ status }) => this._emit("error", { code: "sse_post", detail: "POST of a client frame failed", status: status });
+    socket.onclose = (event) => this._drop(event);
+    this._ws = socket;
+  }
+
+  async _fetchTicket() {
+    const headers = { Accept: "application/json", "Content-Type": "application/json" };
+    const csrf = cookie("csrftoken");
+    if (csrf) headers["X-CSRFToken"] = csrf;
+    const response = await fetch(this.sseTicketUrl, {
+      method: "POST",
+      body: JSON.stringify({ token: this._token || "" }),
+      headers: headers,
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    const answer = await response.json().catch(() => null);
+    if (!response.ok || !answer || typeof answer.ticket !== "string") throw httpError("POST " + this.sseTicketUrl, response, answer);
+    return answer.ticket;
   }
 
   _receive(raw) {
@@ -381,6 +570,7 @@ class PushappClient {
     this.uid = frame.uid === undefined ? null : frame.uid;
     this.proof = frame.proof || null;
     this.pingInterval = positive(frame.ping_interval) || 0;
+    if (this._ws.kind === "sse" && frame.sse) this._ws.target(frame.sse.post, frame.sse.proof);
     this.connected = true;
     this._attempt = 0;
     this._startHeartbeat();
@@ -435,9 +625,10 @@ class PushappClient {
   /* The socket is gone (closed by either side, or found dead): clean up, then maybe reconnect. */
   _drop(event) {
     const ws = this._ws;
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(event.code, event.reason);
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = ws.onposterror = null;
+    if (ws.readyState === 0 || ws.readyState === 1) ws.close(event.code, event.reason); // CONNECTING, OPEN
     this._ws = null;
+    const fallBack = ws.kind !== "sse" && !this._stopped && this._wsFailed(event);
     this._stopHeartbeat();
     this.connected = false;
     this.clientId = this.uid = this.proof = null;
@@ -446,10 +637,25 @@ class PushappClient {
       if (this.tokenUrl) this._tokenStale = true;
       else again = false; // the same token would be refused again
     }
-    const delay = again ? this._retry(this._reconnectAt) : null;
+    // Falling back to SSE: at once, unless a draining server said when.
+    const delay = again ? this._retry(this._reconnectAt === null && fallBack ? Date.now() : this._reconnectAt) : null;
     this._reconnectAt = null;
     if (!again) this._stop();
     this._emit("close", { code: event.code, reason: event.reason || "", wasClean: Boolean(event.wasClean), willReconnect: again, delay: delay });
+  }
+
+  /*
+   * A WebSocket that never got through (no open, or a 1006 before any frame) looks like a proxy that
+   * blocks WebSockets: after two in a row, "auto" goes on over SSE for the rest of the tab's life.
+   * Returns whether this drop made the switch.
+   */
+  _wsFailed(event) {
+    const blocked = !this._wsOpened || (event.code === 1006 && !this._wsHeard);
+    this._wsFailures = blocked ? this._wsFailures + 1 : 0;
+    if (this.transport !== "auto" || !this.sseTicketUrl || this._wsFailures < FALLBACK_AFTER) return false;
+    this._sse = true;
+    save(TRANSPORT_KEY + this.url, "sse");
+    return true;
   }
 
   /*
@@ -481,7 +687,9 @@ class PushappClient {
 
   _startHeartbeat() {
     this._stopHeartbeat();
-    if (!this.pingInterval) return;
+    // Over SSE the server's ": ping" comments keep proxies from closing the stream; EventSource does not
+    // show comments, so the client cannot time the server out, and has no ping frame to send.
+    if (!this.pingInterval || this._ws.kind === "sse") return;
     this._pingTimer = setInterval(() => this._sendFrame({ type: "ping" }), this.pingInterval * 1000);
     this._armDeadline();
   }

@@ -17,6 +17,9 @@ const options: PushappOptions = {
   ackInterval: 500,
   ackWhenHidden: false,
   latest: true,
+  transport: "auto",
+  sseTicketUrl: "/pushapp/sse-ticket/",
+  sseUrl: null,
 };
 const client: PushappClient = new PushappClient(options);
 const same: PushappClient = new PushappDefault({ url: "wss://example.com/ws/push/" });
@@ -41,6 +44,7 @@ client
 
 client.subscribe("room:1").subscribe("room:2", { latest: false }).unsubscribe("room:1").connect();
 const batching: number = client.ackInterval;
+const over: "websocket" | "sse" = client.activeTransport;
 const sent: boolean = client.send({ hello: "world" });
 client.bind().then((answer) => console.log(answer.bound));
 client.postWithProof<{ joined: boolean }>("/rooms/1/join/", { room: "1" }).then((answer) => answer.joined);
@@ -71,4 +75,7 @@ client.on("welcome", (detail) => detail.code);
 // @ts-expect-error: ackInterval is a number of milliseconds
 new PushappClient({ url: "/ws/push/", ackInterval: "500" });
 
-export { client, same, sent, describe, batching };
+// @ts-expect-error: no such transport
+new PushappClient({ url: "/ws/push/", transport: "long-polling" });
+
+export { client, same, sent, describe, batching, over };
