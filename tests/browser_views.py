@@ -53,11 +53,18 @@ def forged_script(html: SafeString) -> SafeString:
 def page(request: HttpRequest) -> HttpResponse:
     """The page under test: ``{% pushapp_script groups=… %}`` plus a recorder of everything pushapp.js does.
 
-    ``?groups=a,b`` become the tag's ``groups=``; ``?forged=1`` renders the tag with a tampered token.
+    ``?groups=a,b`` become the tag's ``groups=``; ``?forged=1`` renders the tag with a tampered token;
+    ``?block_websocket=1`` makes every WebSocket of the page fail before it opens, as behind a proxy that
+    refuses the upgrade (the client then falls back to SSE).
     """
     groups = parse_groups(request.GET.get("groups", ""))
     forged = forged_script(pushapp_script_html(request, groups=groups)) if request.GET.get("forged") else None
-    return render(request, "browser/page.html", {"groups": groups, "forged_script": forged})
+    context = {
+        "groups": groups,
+        "forged_script": forged,
+        "block_websocket": bool(request.GET.get("block_websocket")),
+    }
+    return render(request, "browser/page.html", context)
 
 
 @never_cache
