@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import pushapp
+
 REPO = Path(__file__).resolve().parent.parent
 STATIC = REPO / "pushapp" / "static" / "pushapp"
 CLIENT = STATIC / "pushapp.js"
@@ -48,6 +50,7 @@ def test_the_module_is_generated_from_the_script() -> None:
 def test_package_json_is_publishable() -> None:
     package = json.loads((STATIC / "package.json").read_text())
     assert package["name"] == "django-pushapp"
+    assert package["version"] == pushapp.__version__  # the client's version is the Python package's
     assert "private" not in package
     assert package["exports"]["."] == {"types": "./pushapp.d.ts", "default": "./pushapp.mjs"}
     for name in package["files"]:
