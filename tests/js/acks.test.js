@@ -86,17 +86,20 @@ test("acks: what a closed connection had not acknowledged goes out after the nex
   assert.deepEqual(acks(second), [{ type: "ack", stream: "uid:7", offset: 5 }]);
 });
 
-test("latest: the auth frame asks for the uid's and the subscribed groups' last pushes, where there is no position", async () => {
+test("latest: the auth frame asks for the uid's last push, the subscribes for their groups', where there is no position", async () => {
   const storage = new FakeStorage();
   const env = load({ storage });
   const client = env.client({ url: "/ws/push/", token: "t", latest: true, lazy: true });
   client.subscribe("room").subscribe("quiet", { latest: false }).connect();
   const socket = env.sockets[0];
   socket.open();
-  assert.deepEqual(socket.frames()[0], { type: "auth", token: "t", latest: ["uid", "group:room"] });
+  assert.deepEqual(socket.frames()[0], { type: "auth", token: "t", latest: ["uid"] });
   socket.welcome();
-  // The groups' latest pushes were asked for in the auth frame: the subscribes do not ask again.
-  assert.deepEqual(socket.frames().slice(1), [{ type: "subscribe", group: "room" }, { type: "subscribe", group: "quiet" }]);
+  // The server follows a group's stream once subscribed: the subscribe asks for its last push.
+  assert.deepEqual(socket.frames().slice(1), [
+    { type: "subscribe", group: "room", latest: true },
+    { type: "subscribe", group: "quiet" },
+  ]);
   client.subscribe("later");
   client.subscribe("later-quiet", { latest: false });
   assert.deepEqual(socket.frames().slice(3), [
@@ -110,10 +113,16 @@ test("latest: the auth frame asks for the uid's and the subscribed groups' last 
   const reloaded = load({ storage });
   const again = reloaded.client({ url: "/ws/push/", token: "t", latest: true, lazy: true });
   again.subscribe("room").subscribe("other").connect();
-  reloaded.sockets[0].open();
-  const auth = reloaded.sockets[0].frames()[0];
-  assert.deepEqual(auth.latest, ["group:other"]);
+  const next = reloaded.sockets[0];
+  next.open();
+  const auth = next.frames()[0];
+  assert.equal(auth.latest, undefined);
   assert.deepEqual(Object.keys(auth.recover).sort(), ["group:room", "uid:7"]);
+  next.welcome();
+  assert.deepEqual(next.frames().slice(1), [
+    { type: "subscribe", group: "room" },
+    { type: "subscribe", group: "other", latest: true },
+  ]);
 });
 
 test("latest: off by default; subscribe(group, {latest: true}) asks anyway", () => {

@@ -339,17 +339,13 @@
     }
 
     /*
-     * The auth frame's "latest": the streams whose last push the server sends right after the welcome:
-     * the uid's and the subscribed groups', those this client has no position for (recovery covers those).
+     * The auth frame's "latest": the uid's stream, when this client has no position for it (recovery covers
+     * it then). The subscribed groups' latest pushes are asked for by their subscribe frames: the server
+     * only sends those of streams the connection follows, and it follows them once subscribed.
      */
     _latestStreams() {
-      const streams = [];
       const known = Object.keys(this._positions);
-      if (this.latest && !known.some((stream) => stream.startsWith("uid:"))) streams.push("uid");
-      this._subscriptions.forEach((latest, group) => {
-        if (latest && !this._positions["group:" + group]) streams.push("group:" + group);
-      });
-      return streams;
+      return this.latest && !known.some((stream) => stream.startsWith("uid:")) ? ["uid"] : [];
     }
 
     /* Acknowledge a push on a stream: the highest offset per stream, sent every ackInterval at most. */
@@ -583,9 +579,8 @@
       this.connected = true;
       this._attempt = 0;
       this._startHeartbeat();
-      // Before the listeners run: a subscribe() in a welcome listener is then sent once. Their latest pushes
-      // were asked for in the auth frame already.
-      this._subscriptions.forEach((latest, group) => this._sendFrame({ type: "subscribe", group: group }));
+      // Before the listeners run: a subscribe() in a welcome listener is then sent once.
+      this._subscriptions.forEach((latest, group) => this._subscribeFrame(group, latest));
       this._flushAcks(); // what the last connection received and did not acknowledge in time
       this._emit("welcome", { clientId: this.clientId, uid: this.uid, proof: this.proof, pingInterval: this.pingInterval });
     }
