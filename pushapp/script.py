@@ -70,6 +70,9 @@ def pushapp_script_html(
     if bind_url is not None:
         get_token(request)  # bind() sends the csrftoken cookie back: make sure this response sets it
         attrs.append(("data-bind-url", bind_url))
+    sse_ticket_url = _reverse_or_none("pushapp:sse-ticket")
+    if sse_ticket_url is not None:
+        attrs.append(("data-sse-ticket-url", sse_ticket_url))  # for the SSE fallback
     if lazy:
         attrs.append(("data-lazy", "true"))
     nonce = nonce or getattr(request, "csp_nonce", None)

@@ -15,7 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 
+from pushapp.conf import push_settings
 from pushapp.script import parse_groups, pushapp_script_html
+from pushapp.tokens import token_for_user
 
 #: Where ``/static/pushapp/pushapp.js`` comes from: the working tree's file, so the test runs what is edited.
 STATIC_ROOT = Path(__file__).resolve().parent.parent / "pushapp" / "static"
@@ -51,8 +53,26 @@ def forged_script(html: SafeString) -> SafeString:
 def page(request: HttpRequest) -> HttpResponse:
     """The page under test: ``{% pushapp_script groups=… %}`` plus a recorder of everything pushapp.js does.
 
-    ``?groups=a,b`` become the tag's ``groups=``; ``?forged=1`` renders the tag with a tampered token.
+    ``?groups=a,b`` become the tag's ``groups=``; ``?forged=1`` renders the tag with a tampered token;
+    ``?block_websocket=1`` makes every WebSocket of the page fail before it opens, as behind a proxy that
+    refuses the upgrade (the client then falls back to SSE).
     """
     groups = parse_groups(request.GET.get("groups", ""))
     forged = forged_script(pushapp_script_html(request, groups=groups)) if request.GET.get("forged") else None
-    return render(request, "browser/page.html", {"groups": groups, "forged_script": forged})
+    context = {
+        "groups": groups,
+        "forged_script": forged,
+        "block_websocket": bool(request.GET.get("block_websocket")),
+    }
+    return render(request, "browser/page.html", context)
+
+
+@never_cache
+def esm_page(request: HttpRequest) -> HttpResponse:
+    """A page that imports pushapp.mjs with ``<script type="module">`` and configures the client itself."""
+    session_key = request.session.session_key if hasattr(request, "session") else None
+    return render(
+        request,
+        "browser/esm.html",
+        {"url": "/" + push_settings.PATH, "token": token_for_user(request.user, [], session_key)},
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -15,8 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.urls import include, path
 
 from pushapp import script
+from pushapp import urls as pushapp_urls
 from pushapp.exceptions import InvalidGroup
 from pushapp.middleware import TokenPageMiddleware
 from pushapp.script import parse_groups, pushapp_script_html
@@ -32,9 +34,16 @@ ALICE = SimpleNamespace(pk=42, is_authenticated=True)
 BOB = SimpleNamespace(pk=43, is_authenticated=True)
 ANONYMOUS = SimpleNamespace(pk=None, is_authenticated=False)
 
+#: ``data-sse-ticket-url``, rendered once pushapp.urls routes the SSE ticket endpoint (pushapp:sse-ticket).
+SSE_TICKET = (
+    ' data-sse-ticket-url="/pushapp/sse-ticket/"'
+    if any(getattr(p, "name", None) == "sse-ticket" for p in pushapp_urls.urlpatterns)
+    else ""
+)
 TAG = (
     '<script src="/static/pushapp/pushapp.js" defer data-url="/ws/push/" data-token="token:42:" '
-    'data-token-max-age="3600" data-token-url="/pushapp/token/" data-bind-url="/pushapp/bind/"></script>'
+    'data-token-max-age="3600" data-token-url="/pushapp/token/" '
+    f'data-bind-url="/pushapp/bind/"{SSE_TICKET}></script>'
 )
 
 
@@ -72,7 +81,8 @@ def test_lazy_and_groups_from_a_string() -> None:
     assert render('{% pushapp_script lazy=True groups="news, room 1" %}', request=request_for(ALICE)) == (
         '<script src="/static/pushapp/pushapp.js" defer data-url="/ws/push/" '
         'data-token="token:42:news,room 1" data-token-max-age="3600" '
-        f'data-token-url="/pushapp/token/?{grant}" data-bind-url="/pushapp/bind/" data-lazy="true"></script>'
+        f'data-token-url="/pushapp/token/?{grant}" data-bind-url="/pushapp/bind/"{SSE_TICKET} '
+        'data-lazy="true"></script>'
     )
 
 
@@ -210,3 +220,13 @@ def test_a_page_that_embeds_a_token_is_private_and_not_stored() -> None:
     assert "token:" in with_token.content.decode()
     assert set(with_token["Cache-Control"].split(", ")) >= {"private", "no-store"}
     assert not TokenPageMiddleware(plain)(request_for(ALICE)).has_header("Cache-Control")
+
+
+def test_the_sse_ticket_url_once_routed(settings: Settings) -> None:
+    """pushapp.js falls back to SSE only with a ticket URL: the tag gives it once it is routed."""
+    ticket = ([path("sse-ticket/", lambda request: HttpResponse(), name="sse-ticket")], "pushapp")
+    urlconf = ModuleType("sse_ticket_urls")
+    urlconf.urlpatterns = [path("p/", include(ticket))]  # type: ignore[attr-defined]
+    settings.ROOT_URLCONF = urlconf
+    html = pushapp_script_html(request_for(ALICE))
+    assert html.endswith(' data-sse-ticket-url="/p/sse-ticket/"></script>'), html

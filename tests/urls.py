@@ -14,5 +14,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^static/(?P<path>.*)$", serve, {"document_root": browser_views.STATIC_ROOT}),
     path("browser/login/<str:username>/", browser_views.login_as, name="browser-login"),
     path("browser/page/", browser_views.page, name="browser-page"),
+    path("browser/esm/", browser_views.esm_page, name="browser-esm"),
     path("browser/staff/<str:username>/", dashboard_views.login_staff),
 ]
