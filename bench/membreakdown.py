@@ -1,7 +1,7 @@
 """Where an idle connection's memory goes: Python allocations per connection, by package.
 
-``python -m bench.membreakdown [--system pushapp|baseline] [--server daphne|native] [--n 5000]`` starts one server with
-tracemalloc on (BENCH_TRACEMALLOC=1, see bench/serve.py), takes a reference snapshot after a warm-up,
+``python -m bench.membreakdown [--system pushapp|baseline] [--server daphne|native] [--n 5000]`` starts
+one server with tracemalloc on (BENCH_TRACEMALLOC=1, see bench/serve.py), takes a reference snapshot after a warm-up,
 opens ``n`` idle connections, and prints how much each package's allocations grew, divided by ``n``.
 Tracing slows the server and adds its own memory, so the RSS figure printed here is larger than
 workload d's; the per-package split is what this is for. Malloc overhead and kernel socket buffers are
@@ -89,7 +89,8 @@ def run(system: str, n: int, out: Path, lines: bool = False, server_kind: str = 
         finally:
             kill_all()
     total, packages = breakdown(server.log_path, n, lines)
-    print(f"{system} on {server_kind}, {n:,} idle connections, under tracemalloc: {(after - before) / n:.1f} KB RSS each")
+    grown = (after - before) / n
+    print(f"{system} on {server_kind}, {n:,} idle connections, under tracemalloc: {grown:.1f} KB RSS each")
     print(f"Python allocations per connection: {total / 1024:.1f} KB")
     for name, size in packages[: 40 if lines else 25]:
         print(f"{size:8.0f} B  {name}")

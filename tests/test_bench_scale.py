@@ -2,9 +2,10 @@
 
 Integration, about 60 s: it starts private redis-servers, ``manage.py pushserve`` with two workers,
 three daphne servers, a producer and client processes, at tiny sizes (30 connections, 50 sends per
-target); and the c100k scenario at 30 connections, with both its reconnect storms. Timings are not checked (a quick run's mean nothing); what is: nothing is lost, and a send to
-one uid is one ``PUBLISH`` that Redis sends to the one process holding the uid, with two processes and
-with three, while a group spread over every process reaches every process.
+target); and the c100k scenario at 30 connections, with both its reconnect storms. Timings are not
+checked (a quick run's mean nothing); what is: nothing is lost, a send to one uid is one ``PUBLISH`` that
+Redis sends to the one process holding the uid, with two processes and with three, while a group spread
+over every process reaches every process; and after each storm every client is welcomed again.
 """
 
 from __future__ import annotations
