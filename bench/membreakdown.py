@@ -2,7 +2,8 @@
 
 ``python -m bench.membreakdown [--system pushapp|baseline] [--server daphne|native] [--n 5000]`` starts
 one server with tracemalloc on (BENCH_TRACEMALLOC=1, see bench/serve.py), takes a reference snapshot
-after a warm-up, opens ``n`` idle connections, and prints how much each package's allocations grew, divided by ``n``.
+after a warm-up, opens ``n`` idle connections, and prints how much each package's allocations grew,
+divided by ``n``.
 Tracing slows the server and adds its own memory, so the RSS figure printed here is larger than
 workload d's; the per-package split is what this is for. Malloc overhead and kernel socket buffers are
 not Python allocations and do not appear.
