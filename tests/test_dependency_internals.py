@@ -616,7 +616,7 @@ def check_create_application(live: Live) -> None:
     )
     named = live.open_seen.scope.get("extensions", {}).get(EXTENSION)
     expect(
-        named == {"sink": DaphneSink, "handle": send.args[0]},
+        named == (DaphneSink, send.args[0]),
         f"name_connections() did not name the protocol in the scope's extensions: {named!r}",
     )
 

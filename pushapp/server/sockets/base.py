@@ -20,9 +20,9 @@ H = TypeVar("H")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: The ASGI scope extension in which a server that pushapp knows names itself for a connection:
-#: ``{"sink": <Sink class>, "handle": <what it writes through>}``. pushapp's own server fills it in when it
-#: builds the scope, and daphne's ``create_application`` once pushapp has wrapped it
-#: (:func:`.daphne.name_connections`); any other server is written to through ``send``.
+#: ``(<Sink class>, <what it writes through>)``, a tuple as it lives as long as the connection. pushapp's
+#: own server fills it in when it builds the scope, and daphne's ``create_application`` once pushapp has
+#: wrapped it (:func:`.daphne.name_connections`); any other server is written to through ``send``.
 EXTENSION = "pushapp.socket"
 
 

@@ -68,7 +68,7 @@ def name_connections() -> None:
         if scope.get("type") == "websocket":
             scope["extensions"] = {
                 **(scope.get("extensions") or {}),
-                EXTENSION: {"sink": DaphneSink, "handle": protocol},
+                EXTENSION: (DaphneSink, protocol),
             }
         return create_application(self, protocol, scope)
 

@@ -37,6 +37,8 @@ CLOSE_SECONDS = 5.0
 DEFAULT_MAX_MESSAGE = 1 << 20
 #: Receive events waiting for the application before the socket stops being read (backpressure).
 MAX_PENDING_EVENTS = 64
+#: The scope's ``asgi`` entry, shared by every connection (nothing writes to it).
+ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 PROTOCOL_ERROR, INVALID_DATA, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1002, 1007, 1009, 1011
@@ -184,7 +186,7 @@ class NativeWebSocket(asyncio.Protocol):
         client, scheme = self.client_address(headers, list(peer[:2]) if isinstance(peer, tuple) else None)
         scope = {
             "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "asgi": ASGI,
             "http_version": "1.1",
             "scheme": scheme,
             "path": raw_path.decode("latin-1"),  # percent-decoding: the push path has nothing to decode
@@ -195,7 +197,7 @@ class NativeWebSocket(asyncio.Protocol):
             "client": client,
             "server": list(local[:2]) if isinstance(local, tuple) else None,
             "subprotocols": [p for p in protocols if p],
-            "extensions": {EXTENSION: {"sink": NativeSink, "handle": self}},  # who serves it
+            "extensions": {EXTENSION: (NativeSink, self)},  # who serves it
         }
         self.state = _CONNECTING
         self._emit({"type": "websocket.connect"})
