@@ -13,6 +13,13 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Most bytes of a handshake's request line and headers (larger: 431).
 MAX_HEAD = 16384
 
+#: Header lines that many connections send alike (Host, Origin, User-Agent, Upgrade…) parse to one shared
+#: (name, value) pair: an idle connection keeps its scope's headers for its whole life. Bounded, so that
+#: distinct values cannot grow it; headers that carry secrets or are unique per connection are not kept.
+SHARED_HEADERS_MAX = 4096
+_PRIVATE = frozenset({b"authorization", b"cookie", b"sec-websocket-key", b"sec-websocket-protocol"})
+_shared: dict[bytes, tuple[bytes, bytes]] = {}
+
 _REASONS = {
     400: "Bad Request",
     403: "Forbidden",
@@ -49,10 +56,15 @@ def parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         raise HandshakeError(505, "a WebSocket handshake is an HTTP/1.1 request")
     headers = []
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
-            raise HandshakeError(400, "malformed header line")
-        headers.append((name.lower(), value.strip(b" \t")))
+        pair = _shared.get(line)
+        if pair is None:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise HandshakeError(400, "malformed header line")
+            pair = (name.lower(), value.strip(b" \t"))
+            if pair[0] not in _PRIVATE and len(_shared) < SHARED_HEADERS_MAX:
+                _shared[line] = pair
+        headers.append(pair)
     return parts[1], headers
 
 
