@@ -36,9 +36,11 @@ from pushapp.server.hub import stop_hub
 from pushapp.server.sockets.native import NativeWebSocket
 from pushapp.signals import message_received
 from pushapp.tokens import issue_token
+from tests.conftest import ClusterFactory
 from tests.support.communicators import application, clean_hub
 from tests.support.processes import REPO_ROOT
-from tests.support.waiting import await_until
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import await_until, wait_until
 
 HISTORY = {"HISTORY": {"uid": {"size": 50, "ttl": 600}, "group": {"size": 50, "ttl": 600}}}
 #: Retries come quickly in tests; the jitter stays.
@@ -419,3 +421,57 @@ def test_pushapp_client_imports_without_websockets() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+# -- real processes: a server killed, Redis restarted ---------------------------------------------------
+
+
+def history_env() -> dict[str, str]:
+    return {"PUSHAPP_TEST_SETTINGS": json.dumps(HISTORY)}
+
+
+async def test_a_server_killed_and_started_again_loses_no_push_on_a_history_stream(
+    cluster: ClusterFactory,
+) -> None:
+    c = cluster("core", servers=1, env=history_env())
+    server = c.servers[0]
+    port = server.port
+
+    async def send(*ns: int) -> None:
+        for n in ns:
+            await asyncio.to_thread(c.producer.call, "send_to_uid", "u1", n)
+
+    async with Client(server.ws_url(), lambda: issue_token("u1"), backoff=QUICK) as client:
+        await send(1, 2, 3)
+        got = await pushes(client, 3)
+        first = client.client_id
+        server.kill()  # SIGKILL: no close frame, no drain
+        await await_until(lambda: not client.connected, "the client to see the server gone")
+        await send(4, 5, 6)  # kept in Redis: no server is up
+        await asyncio.to_thread(c.add_server, port=port)
+        got += await pushes(client, 3)
+        assert client.client_id != first
+        await send(7)
+        got += await pushes(client, 1)
+    assert [(p.data, p.offset) for p in got] == [(n, n) for n in range(1, 8)], c.output()[-3000:]
+
+
+async def test_after_a_redis_restart_the_client_is_told_what_to_refetch_and_pushes_flow_again(
+    cluster: ClusterFactory, private_redis: RedisServer
+) -> None:
+    c = cluster("core", servers=1, redis=private_redis, env=history_env())
+    async with Client(c.servers[0].ws_url(), lambda: issue_token("u1"), backoff=QUICK) as client:
+        await asyncio.to_thread(c.producer.call, "send_to_uid", "u1", "before")
+        assert [p.data for p in await pushes(client, 1)] == ["before"]
+        await asyncio.to_thread(private_redis.restart)  # empty: the stream's history is gone
+        notices: list[Push | Missed] = []
+        while not any(isinstance(n, Missed) and n.stream == "uid:u1" for n in notices):
+            notices.append(await next_item(client, timeout=30))
+        assert all(isinstance(n, Missed) for n in notices), notices
+        await asyncio.to_thread(
+            wait_until, lambda: c.producer.call("is_uid_online", "u1"), "presence to be written again"
+        )
+        await asyncio.to_thread(c.producer.call, "send_to_uid", "u1", "after")
+        while isinstance(item := await next_item(client, timeout=30), Missed):
+            pass  # the notice of pushes without history may come too
+        assert (item.data, item.offset) == ("after", 1)
