@@ -233,7 +233,7 @@ class Client:
                 try:
                     welcomed, code, reason = await self._connect_once()
                 except (OSError, TimeoutError, PushappError) as error:
-                    if isinstance(error, (HandshakeRefused, TokenExpired)):
+                    if isinstance(error, HandshakeRefused):
                         raise
                     failures += 1
                     if self.backoff.max_attempts is not None and failures >= self.backoff.max_attempts:
@@ -290,7 +290,9 @@ class Client:
             self._ready.clear()
             if heartbeat is not None:
                 heartbeat.cancel()
-            self._fail_answers(("refresh", ""))
+            self._reject(("refresh", ""), ConnectionError("the connection dropped before the answer"))
+            for key in [key for key in self._answers if key[0] == "unsubscribe"]:
+                self._resolve(key, None)  # a new connection starts in no group
         received = ws.protocol.close_rcvd  # None: no close frame came (1006, the socket just ended)
         return welcomed, (received.code if received else 1006), (received.reason if received else "")
 
@@ -308,7 +310,6 @@ class Client:
         """Ask again for the groups, before anything else is read; start the heartbeat."""
         self._ready.set()
         for group, latest in list(self._groups.items()):
-            self._answer("subscribe", group)
             await self._send_subscribe(group, latest)
         interval = (self.welcome or {}).get("ping_interval")
         if isinstance(interval, (int, float)) and interval > 0:
@@ -396,13 +397,17 @@ class Client:
 
     async def _flush_every(self) -> None:
         """Every ``ack_interval``, and once more when the client stops."""
-        while not self._stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self.ack_interval)
+        while True:
+            stopping = self._stopped.is_set()
+            if not stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), self.ack_interval)
             try:
                 await self._flush()
             except Exception:
                 logger.exception("pushapp client: saving or acknowledging positions failed")
+            if stopping:
+                return
 
     async def _flush(self) -> None:
         """Save the handled positions if they moved, and acknowledge them (one ack per stream, the
@@ -435,10 +440,15 @@ class Client:
         return token
 
     async def _send(self, frame: dict[str, Any]) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         ws = self._ws
         if ws is None:
             raise ConnectionError("the connection dropped")
-        await ws.send(dumps(frame))
+        try:
+            await ws.send(dumps(frame))
+        except ConnectionClosed as closed:
+            raise ConnectionError("the connection dropped") from closed
 
     async def _send_subscribe(self, group: str, latest: bool) -> None:
         frame: dict[str, Any] = {"type": "subscribe", "group": group}
@@ -463,10 +473,8 @@ class Client:
         if future is None or future.done():
             return False
         future.set_exception(error)
+        future.exception()  # marked retrieved: whoever awaits it still gets it, if anyone does
         return True
-
-    def _fail_answers(self, key: tuple[str, str]) -> None:
-        self._reject(key, ConnectionError("the connection dropped before the answer"))
 
     async def _wait(self, future: asyncio.Future[Any]) -> Any:
         """The answer, or what stopped the client meanwhile."""
