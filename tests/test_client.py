@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -238,6 +239,21 @@ async def test_refresh_extends_the_connection_in_band(push_url: str) -> None:
         with pytest.raises(RefreshRefused):
             await client.refresh(issue_token("someone else"))
         assert client.connected
+
+
+async def test_pushapps_server_takes_the_acks(push_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pushapp.client")
+    with override_settings(PUSHAPP=HISTORY):
+        async with Client(push_url, lambda: issue_token("u1"), auto_ack=False, ack_interval=3600) as client:
+            await gateway.asend_to_uid("u1", 1)
+            (push,) = await pushes(client, 1)
+            await client.ack(push)
+            await client.flush()
+            await client.refresh()  # answered after the ack's answer, if any: frames are handled in order
+            assert client.connected
+    if any("unknown_type" in record.getMessage() for record in caplog.records):
+        pytest.skip("this server does not take ack frames yet (the server side of issue #23)")
+    assert not [r for r in caplog.records if "answered with an error" in r.getMessage()]
 
 
 async def test_a_revocation_stops_the_client(push_url: str) -> None:

@@ -318,15 +318,19 @@ class Client:
 
     async def _heartbeat(self, ws: ClientConnection, interval: float) -> None:
         """A ping every interval; nothing heard for two intervals means the server is gone: drop the
-        socket (a dead peer would not answer a close either) and reconnect."""
+        socket (a dead peer would not answer a close either) and reconnect. Looks twice per interval."""
+        pinged = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
-            if time.monotonic() - self._heard >= 2 * interval:
-                logger.info("pushapp client: nothing heard for %.1f s, reconnecting", 2 * interval)
+            await asyncio.sleep(interval / 2)
+            now = time.monotonic()
+            if now - self._heard >= 2 * interval:
+                logger.info("pushapp client: nothing heard for %.1f s, reconnecting", now - self._heard)
                 ws.transport.abort()
                 return
-            with contextlib.suppress(Exception):
-                await ws.send('{"type":"ping"}')
+            if now - pinged >= interval:
+                pinged = now
+                with contextlib.suppress(Exception):
+                    await ws.send('{"type":"ping"}')
 
     def _on_message(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
@@ -403,15 +407,16 @@ class Client:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), self.ack_interval)
             try:
-                await self._flush()
+                await self.flush()
             except Exception:
                 logger.exception("pushapp client: saving or acknowledging positions failed")
             if stopping:
                 return
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         """Save the handled positions if they moved, and acknowledge them (one ack per stream, the
-        highest offset); acks wait for a welcomed connection."""
+        highest offset), now rather than at the next ``ack_interval``; acks wait for a welcomed
+        connection."""
         positions = self._positions
         if positions is None:
             return
