@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 from unittest import mock
 
@@ -491,3 +492,38 @@ async def test_after_a_redis_restart_the_client_is_told_what_to_refetch_and_push
         while isinstance(item := await next_item(client, timeout=30), Missed):
             pass  # the notice of pushes without history may come too
         assert (item.data, item.offset) == ("after", 1)
+
+
+def test_a_client_process_started_again_recovers_from_its_file(
+    cluster: ClusterFactory, tmp_path: Path
+) -> None:
+    """Two runs of a program: the first handles 1 and 2 and exits; 3 and 4 are sent while none runs."""
+    c = cluster("core", servers=1, env=history_env())
+    path = tmp_path / "positions.json"
+    started: list[subprocess.Popen[str]] = []
+
+    def program(count: int) -> subprocess.Popen[str]:
+        args = [c.servers[0].ws_url(), issue_token("u1"), str(path), str(count)]
+        command = [sys.executable, "-m", "tests.support.client_process", *args]
+        started.append(subprocess.Popen(command, cwd=REPO_ROOT, stdout=PIPE, stderr=PIPE, text=True))
+        return started[-1]
+
+    def output(process: subprocess.Popen[str]) -> list[Any]:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        return [json.loads(line) for line in out.splitlines()]
+
+    try:
+        first = program(2)
+        wait_until(path.exists, "the first run to be welcomed")
+        for n in (1, 2):
+            c.producer.call("send_to_uid", "u1", n)
+        assert output(first) == [{"data": 1, "offset": 1}, {"data": 2, "offset": 2}]
+        for n in (3, 4):
+            c.producer.call("send_to_uid", "u1", n)
+        assert output(program(2)) == [{"data": 3, "offset": 3}, {"data": 4, "offset": 4}]
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
