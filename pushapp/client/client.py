@@ -94,7 +94,9 @@ class Client:
         self._items: asyncio.Queue[_Entry] = asyncio.Queue()
         self._last: _Entry | None = None
         self._ws: ClientConnection | None = None
-        self._ready = asyncio.Event()
+        self._ready = asyncio.Event()  # welcomed, and the groups asked for again were answered
+        self._welcomed = False  # the current connection was welcomed
+        self._rejoining: set[str] = set()  # groups asked for again on this connection, not answered yet
         self._stopped = asyncio.Event()
         self._error: BaseException | None = None
         self._heard = 0.0
@@ -115,18 +117,22 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """Whether a connection is open and welcomed right now."""
+        """Whether a connection is open, welcomed, and in its groups again (the subscriptions made
+        before it are answered) right now."""
         return self._ready.is_set()
 
     async def connect(self) -> Client:
         """Start, and return once the first connection is welcomed. Raises what stopped the client
         instead (``AuthenticationFailed`` on 4001, …); wrap it in ``asyncio.timeout`` to bound the wait."""
-        if self._run_task is None:
+        await self._start()
+        await self._until_ready()
+        return self
+
+    async def _start(self) -> None:
+        if self._run_task is None and not self._stopped.is_set():
             self._positions = Positions(await self.store.load())
             self._run_task = asyncio.create_task(self._run())
             self._flusher = asyncio.create_task(self._flush_every())
-        await self._until_ready()
-        return self
 
     async def close(self) -> None:
         """Save what was handled, send the last acks, close the connection and end the iteration."""
@@ -159,8 +165,7 @@ class Client:
         if self._last is not None and self.auto_ack:
             self._handle(self._last)
         self._last = None
-        if self._run_task is None and not self._stopped.is_set():
-            await self.connect()
+        await self._start()
         entry = await self._items.get()
         if entry is _END:
             self._items.put_nowait(_END)
@@ -176,16 +181,18 @@ class Client:
         """Join ``group``, if the server allows it (its ``AUTHORIZE_SUBSCRIBE``); asked again after every
         reconnect. Raises :class:`~pushapp.exceptions.SubscriptionRefused` with the server's reason.
         ``latest``: the server sends the group stream's last stored push right away."""
+        await self._start()
         self._groups[group] = latest
         answer = self._answer("subscribe", group)
-        if self.connected:
+        if self._welcomed:
             await self._send_subscribe(group, latest)
         await self._wait(answer)
 
     async def unsubscribe(self, group: str) -> None:
         """Leave ``group`` (and do not join it again on reconnect)."""
         self._groups.pop(group, None)
-        if self.connected:
+        self._rejoined(group)
+        if self._welcomed:
             answer = self._answer("unsubscribe", group)
             await self._send({"type": "unsubscribe", "group": group})
             await self._wait(answer)
@@ -275,18 +282,20 @@ class Client:
         try:
             assert self._positions is not None
             await ws.send(dumps({"type": "auth", "token": token, "recover": self._positions.recover()}))
+            async with asyncio.timeout(self.open_timeout):  # a server that accepts and then says nothing
+                while not welcomed:
+                    welcomed = self._on_first(await ws.recv())
+            self._heard = time.monotonic()
+            heartbeat = await self._on_welcome(ws)
             async for message in ws:
                 self._heard = time.monotonic()
-                if not welcomed:
-                    welcomed = self._on_first(message)
-                    if welcomed:
-                        heartbeat = await self._on_welcome(ws)
-                    continue
                 self._on_message(message)
         except ConnectionClosed:
             pass
         finally:
+            ws.transport.abort()  # a no-op once closed; else (a timeout, a cancel) nothing lingers
             self._ws = None
+            self._welcomed = False
             self._ready.clear()
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -307,8 +316,12 @@ class Client:
         return True
 
     async def _on_welcome(self, ws: ClientConnection) -> asyncio.Task[None] | None:
-        """Ask again for the groups, before anything else is read; start the heartbeat."""
-        self._ready.set()
+        """Ask again for the groups, before anything else is read (connected once they are answered);
+        start the heartbeat."""
+        self._welcomed = True
+        self._rejoining = set(self._groups)
+        if not self._rejoining:
+            self._ready.set()
         for group, latest in list(self._groups.items()):
             await self._send_subscribe(group, latest)
         interval = (self.welcome or {}).get("ping_interval")
@@ -358,6 +371,7 @@ class Client:
                     self._items.put_nowait(_Entry(Missed(stream, "recovery"), stream, position))
         elif kind == "subscribed":
             self._resolve(("subscribe", str(frame.get("group"))), None)
+            self._rejoined(str(frame.get("group")))
         elif kind == "unsubscribed":
             self._resolve(("unsubscribe", str(frame.get("group"))), None)
         elif kind == "refreshed":
@@ -388,10 +402,17 @@ class Client:
             self._reject(("refresh", ""), RefreshRefused(detail))
         elif isinstance(group, str) and code in ("subscribe_refused", "bad_group", "too_many_groups"):
             self._groups.pop(group, None)
+            self._rejoined(group)
             if not self._reject(("subscribe", group), SubscriptionRefused(f"{group}: {detail} ({code})")):
                 logger.warning("pushapp client: subscribing again to %r was refused: %s", group, detail)
         else:
             logger.debug("pushapp client: the server answered with an error: %r", frame)
+
+    def _rejoined(self, group: str) -> None:
+        if group in self._rejoining:
+            self._rejoining.discard(group)
+            if not self._rejoining and self._welcomed:
+                self._ready.set()
 
     # -- acks and the store ------------------------------------------------------------------------------
 
@@ -493,6 +514,7 @@ class Client:
         raise self._error or ClientClosed("the client is closed")
 
     async def _until_ready(self) -> None:
+        await self._start()
         if self._stopped.is_set():
             raise self._error or ClientClosed("the client is closed")
         ready = asyncio.ensure_future(self._ready.wait())
