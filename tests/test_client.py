@@ -26,6 +26,7 @@ from pushapp.client import (
     Backoff,
     Client,
     ClientClosed,
+    ConnectionDestroyed,
     FilePositionStore,
     MemoryPositionStore,
     Missed,
@@ -264,6 +265,27 @@ async def test_a_revocation_stops_the_client(push_url: str) -> None:
             await next_item(client)
 
 
+async def test_a_destroyed_connection_stops_and_a_closed_one_ends_the_iteration(push_url: str) -> None:
+    async with Client(push_url, lambda: issue_token("u1"), backoff=QUICK) as client:
+        assert client.client_id
+        await gateway.adestroy_client(client.client_id)
+        with pytest.raises(ConnectionDestroyed, match="4004"):
+            await next_item(client)
+    async with Client(push_url, lambda: issue_token("u1"), backoff=QUICK) as client:
+        assert client.client_id
+        await gateway.aclose_client(client.client_id)  # 1000: done, not an error
+        with pytest.raises(StopAsyncIteration):
+            await next_item(client)
+
+
+async def test_bare_pushes_without_the_envelope(push_url: str) -> None:
+    with override_settings(PUSHAPP={"ENVELOPE": False}):
+        async with Client(push_url, issue_token("u1")) as client:
+            await gateway.asend_to_uid("u1", "plain text")
+            await gateway.asend_to_uid("u1", {"type": "order", "id": 7})
+            assert [p.data for p in await pushes(client, 2)] == ["plain text", {"type": "order", "id": 7}]
+
+
 async def test_closing_ends_the_iteration(push_url: str) -> None:
     client = await Client(push_url, issue_token("u1")).connect()
     waiting = asyncio.ensure_future(next_item(client))
@@ -391,6 +413,22 @@ async def test_missed_and_unrecovered_streams_come_as_notices_in_order(
     assert items == [Missed("s", "recovery"), Push(10, "s", 10, "new"), Missed(None)]
     assert received[0][0]["recover"] == {"s": {"offset": 3, "epoch": "old"}}
     assert await store.load() == {"s": Position(10, "new")}
+
+
+async def test_a_push_the_client_already_has_is_not_handed_over_twice(
+    scripted: Callable[[Script], Awaitable[tuple[str, list[list[Any]]]]],
+) -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        await ws.send(welcome(streams={"s": {"offset": 0, "epoch": "e"}}))
+        for offset in (1, 2, 2, 1, 3):
+            await ws.send(
+                json.dumps({"type": "push", "stream": "s", "offset": offset, "epoch": "e", "data": offset})
+            )
+        await ws.wait_closed()
+
+    url, _ = await scripted(script)
+    async with Client(url, "t") as client:
+        assert [p.data for p in await pushes(client, 3)] == [1, 2, 3]
 
 
 # -- parts --------------------------------------------------------------------------------------------
