@@ -365,7 +365,8 @@ class Client:
             stream = frame.get("stream")
             self._items.put_nowait(_Entry(Missed(stream if isinstance(stream, str) else None)))
         elif kind == "recovered":
-            for stream, ok in (frame.get("streams") or {}).items():
+            streams = frame.get("streams")
+            for stream, ok in (streams if isinstance(streams, dict) else {}).items():
                 if ok is False:
                     position = self._positions.unrecovered(stream)
                     self._items.put_nowait(_Entry(Missed(stream, "recovery"), stream, position))
