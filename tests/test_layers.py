@@ -19,6 +19,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("words", ["pushapp", "codes", "conf", "signals", "middleware"]),
     ("errors", ["exceptions"]),
     ("protocol: what both sides say, no I/O", ["protocol"]),
+    ("client: the protocol's other end, a Python client", ["client"]),
     ("what one process holds", ["runtime", "tokens"]),
     ("tokens of other systems", ["authn"]),
     ("stores", ["history", "presence"]),
