@@ -40,6 +40,7 @@ PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 WIDE_PORTS = "1024 65535"
 SOURCES = 4  # client processes, one loopback address each: 25,000 connections apiece at 100,000
 STORM_TIMEOUT = 600.0
+CORES = os.cpu_count() or 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +103,7 @@ def storm(
     pool = cluster.pool
     pool._all([{"op": "reconnect", "on": True}] * len(pool.children), 60)
     old = _workers(server)
+    clients_cpu = _cpu([child.pid for child in pool.children])
     sample = counters.sample()
     started = time.monotonic()
     wall = time.time()
@@ -127,6 +129,7 @@ def storm(
     reconnected = sum(s["reconnected"] for s in statuses)
     welcomed = welcomed_at - wall if reconnected else None
     accept_cpu = sum(sysinfo.cpu_seconds(pid) for pid in new if _alive(pid))
+    clients_cpu = _cpu([child.pid for child in pool.children]) - clients_cpu
     # Presence exact: every connection counted once, the dead workers' entries gone (a SIGKILLed worker's
     # vanish after PRESENCE_TTL: counted until then, and this waits for it).
     exact_at = None
@@ -150,11 +153,18 @@ def storm(
         "server_cpu_s": round(accept_cpu, 3),
         "server_cpu_ms_per_accept": round(accept_cpu / max(reconnected, 1) * 1000, 3),
         "cpu_alone_allows_s": round(accept_cpu / max(len(new), 1), 3),
+        # The clients share the two cores: what the servers' and the clients' CPU together allow.
+        "client_cpu_s": round(clients_cpu, 3),
+        "with_clients_allows_s": round((accept_cpu + clients_cpu) / CORES, 3),
         "layer_redis_cpu_us_per_connect": redis[0]["cpu_us"],
         "presence_redis_cpu_us_per_connect": redis[1]["cpu_us"],
         "presence_redis": redis[1],
         "window_s": round(raw.seconds, 3),
     }
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(sysinfo.cpu_seconds(pid) for pid in pids)
 
 
 def _alive(pid: int) -> bool:
