@@ -129,6 +129,13 @@ def test_bad_input_is_refused_and_the_server_serves_on(
     )
     assert http_call(base, "POST", "/pushapp/sse-ticket/", b"[", json_body) == (400, {"error": "bad_request"})
 
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    token = issue_token("u4").encode()
+    status, body = http_call(base, "POST", "/pushapp/sse-ticket/", b"token=" + token, form)
+    assert status == 200 and set(body) == {"ticket", "expires"}
+    assert http_call(base, "GET", "/pushapp/sse-ticket/")[0] == 405
+    assert http_call(base, "GET", "/ws/push/sse/")[1] == {"error": "bad_ticket"}
+
     ping = {"type": "ping"}
     assert stream.post(ping, proof="forged") == (403, {"error": "bad_proof"})
     assert stream.post(None, raw=b"{not json") == (400, {"error": "bad_json"})
@@ -157,3 +164,25 @@ def test_a_server_shutting_down_sends_event_close(cluster: ClusterFactory, strea
     assert json.loads(fields["data"]) == {"code": 1012, "reason": "service_restart"}
     with pytest.raises(ConnectionError):
         stream.event()
+
+
+def test_revocation_and_token_expiry_close_the_stream_with_their_codes(
+    cluster: ClusterFactory, streams: list[SseStream]
+) -> None:
+    settings = {"TOKEN_MAX_AGE": 3, "PING_INTERVAL": 0.2, "PING_NOT_RESPONSE_LIMIT": 1}
+    c = cluster("core", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps(settings)})
+    base = c.servers[0].http_url
+    revoked = open_stream(streams, base, uid="u6")
+    expiring = open_stream(streams, base, uid="u7")
+    c.producer.call("revoke_uid", "u6")
+    assert next_of(revoked, "sse.close") == {"type": "sse.close", "code": 4008, "reason": "revoked"}
+    # Its heartbeats keep the stream from the sweep (a stream's client sends no pings) until its token
+    # expires: then 4002, like a WebSocket's.
+    assert next_of(expiring, "sse.close") == {"type": "sse.close", "code": 4002, "reason": "token_expired"}
+
+
+def test_heartbeat_comments_flow(cluster: ClusterFactory, streams: list[SseStream]) -> None:
+    c = cluster("core", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps({"PING_INTERVAL": 0.2})})
+    stream = open_stream(streams, c.servers[0].http_url, uid="u8")
+    while stream.response.readline() != b": ping\n":  # the read timeout is the deadline
+        pass

@@ -89,6 +89,16 @@ async def route(client_id: str, text: str) -> bool:
     return bool(await caller.call("sse_frame", client_id, text))
 
 
+def heartbeat_interval() -> float:
+    """Seconds between ``: ping`` comments: ``PING_INTERVAL``, but at least twice within the silence the
+    hub's sweep allows (``PING_INTERVAL`` x ``PING_NOT_RESPONSE_LIMIT``), since each one is what keeps a
+    stream from it."""
+    interval, limit = push_settings.PING_INTERVAL, push_settings.PING_NOT_RESPONSE_LIMIT
+    if not interval:
+        return DEFAULT_HEARTBEAT
+    return min(interval, interval * limit / 2) if limit else interval
+
+
 class SseApplication:
     """``GET <base>`` (the stream) and ``POST <base><client_id>/`` (a client frame)."""
 
@@ -98,7 +108,7 @@ class SseApplication:
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         rest, method = scope["path"][len(self.base) :], scope.get("method")
-        if rest == "" and method in ("GET", "HEAD"):
+        if rest == "" and method == "GET":
             return await self.stream(scope, receive, send)
         if rest.endswith("/") and "/" not in rest[:-1] and method == "POST":
             return await self.post(scope, receive, send, rest[:-1])
@@ -117,7 +127,7 @@ class SseApplication:
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
         stream = SseStream(send, self.base)
         await stream.write(b": pushapp\n\n")  # the head goes out now, not with the welcome
-        interval = push_settings.PING_INTERVAL or DEFAULT_HEARTBEAT
+        interval = heartbeat_interval()
         tasks = [
             asyncio.ensure_future(_watch(receive, stream)),
             asyncio.ensure_future(stream.heartbeat(interval)),
