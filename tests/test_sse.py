@@ -4,12 +4,17 @@ Redis, a producer in another process, and a raw HTTP client reading the event st
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pushapp.tokens import issue_token
 from tests.conftest import ClusterFactory
+from tests.support.processes import ProcessConfig
+from tests.support.pushserve import PushServe
 from tests.support.sseclient import SseStream, get_ticket, http_call
 from tests.support.waiting import wait_until
 
@@ -186,3 +191,23 @@ def test_heartbeat_comments_flow(cluster: ClusterFactory, streams: list[SseStrea
     stream = open_stream(streams, c.servers[0].http_url, uid="u8")
     while stream.response.readline() != b": ping\n":  # the read timeout is the deadline
         pass
+
+
+def test_a_pushserve_drain_tells_the_stream_when_then_closes_it_1012(
+    redis_url: str, prefix: str, migrated_db: Path, tmp_path: Path, streams: list[SseStream]
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    shutil.copyfile(migrated_db, db)
+    config = ProcessConfig(redis_url, layer="pubsub", prefix=prefix, db_path=str(db))
+    server = PushServe(config, workers=1, drain=1)
+    try:
+        stream = open_stream(streams, server.http_url, uid="u9")
+        server.signal(signal.SIGTERM)
+        assert next_of(stream, "reconnect")["delay"] == 0.0
+        assert next_of(stream, "sse.close") == {
+            "type": "sse.close",
+            "code": 1012,
+            "reason": "service_restart",
+        }
+    finally:
+        server.stop()
