@@ -211,3 +211,19 @@ def test_a_pushserve_drain_tells_the_stream_when_then_closes_it_1012(
         }
     finally:
         server.stop()
+
+
+def test_per_ip_and_frame_rate_limits_apply_as_on_a_websocket(
+    cluster: ClusterFactory, streams: list[SseStream]
+) -> None:
+    settings = {"MAX_CONNECTIONS_PER_IP": 1, "CLIENT_FRAMES_PER_SECOND": 1}
+    c = cluster("core", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps(settings)})
+    base = c.servers[0].http_url
+    first = open_stream(streams, base, uid="u10")
+    assert first.welcome["type"] == "welcome"
+    refused = open_stream(streams, base, uid="u10")
+    assert refused.welcome == {"type": "sse.close", "code": 4006, "reason": "too_many_connections"}
+
+    statuses = [first.post({"type": "ping"})[0] for _ in range(10)]  # a burst of twice the rate passes
+    assert statuses[:2] == [204, 204] and set(statuses) <= {204, 404}
+    assert next_of(first, "sse.close") == {"type": "sse.close", "code": 4007, "reason": "rate_limited"}

@@ -66,9 +66,8 @@ class SseStream:
             self.error = json.loads(self.response.read())
             return
         assert self.response.getheader("Content-Type", "").startswith("text/event-stream")
-        self.welcome = self.frame()
-        assert self.welcome["type"] == "welcome", self.welcome
-        self.client_id: str = self.welcome["client_id"]
+        self.welcome = self.frame()  # or the close of a connection refused after its ticket
+        self.client_id: str = self.welcome.get("client_id", "")
 
     def event(self) -> dict[str, str]:
         """The next event (comments skipped): its ``id``, ``event`` and ``data`` fields. Raises
@@ -88,7 +87,7 @@ class SseStream:
             if text.startswith(":"):  # a comment: the heartbeat
                 continue
             name, _, value = text.partition(": ")
-            fields[name] = value
+            fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
 
     def frame(self) -> Any:
         """The next event's data, decoded (``event: close`` included: check ``type``)."""

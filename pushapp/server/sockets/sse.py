@@ -60,8 +60,12 @@ def decode_event_id(value: str) -> dict[str, dict[str, Any]] | None:
 
 
 def event(data: str, event_id: str | None = None, kind: str | None = None) -> bytes:
-    """One SSE event; ``data`` is one line of JSON (pushapp's frames never hold a raw newline)."""
+    """One SSE event. ``data`` is JSON, one line as pushapp encodes it; a line break (only ever whitespace
+    between JSON tokens, in text pushed pre-encoded) splits it into ``data:`` lines, which the client joins
+    back with ``\\n``: the same JSON value."""
     head = (f"id: {event_id}\n" if event_id else "") + (f"event: {kind}\n" if kind else "")
+    if "\n" in data or "\r" in data:
+        data = data.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\ndata: ")
     return f"{head}data: {data}\n\n".encode()
 
 
