@@ -30,6 +30,8 @@ CLIENT_FRAMES = frozenset({"subscribe", "unsubscribe", "message", "ack", "refres
 PROOF_HEADER = b"x-pushapp-proof"
 #: Seconds between ``: ping`` comments when ``PING_INTERVAL`` is 0 (proxies still need them).
 DEFAULT_HEARTBEAT = 25.0
+#: Seconds a cancelled stream's consumer waits for the hub to close it (:meth:`SseApplication._cancelled`).
+CANCEL_GRACE = 5.0
 
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -132,12 +134,13 @@ class SseApplication:
             asyncio.ensure_future(_watch(receive, stream)),
             asyncio.ensure_future(stream.heartbeat(interval)),
         ]
+        serving = asyncio.ensure_future(
+            self.consumer.serve_authenticated(scope, stream.receive, SseSink, stream, identity, recover)
+        )
         try:
-            await self.consumer.serve_authenticated(scope, stream.receive, SseSink, stream, identity, recover)
+            await asyncio.shield(serving)
         except asyncio.CancelledError:
-            # Daphne cancels every application as it shuts down, before the hub's own closes reach them.
-            with contextlib.suppress(Exception):
-                await stream.end(CloseCode.SERVICE_RESTART)
+            await self._cancelled(stream, serving, tasks[0])
             raise
         finally:
             for task in tasks:
@@ -146,6 +149,23 @@ class SseApplication:
                 stream.gone()
                 with contextlib.suppress(Exception):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _cancelled(
+        stream: SseStream, serving: asyncio.Future[None], watch: asyncio.Future[None]
+    ) -> None:
+        """Daphne cancels every application as it shuts down, before the hub's stop reaches them. The
+        client hears 1012 at once; the consumer goes on until the hub closes the connection, as a
+        WebSocket's would (its cleanup racing the hub's stop would wait on a Redis client being closed),
+        or for :data:`CANCEL_GRACE` seconds at most."""
+        watch.cancel()  # a client that leaves now must not end the consumer before the hub
+        with contextlib.suppress(Exception):
+            await stream.end(CloseCode.SERVICE_RESTART)
+        try:
+            await asyncio.wait_for(asyncio.shield(serving), CANCEL_GRACE)
+        except TimeoutError:
+            stream.gone()
+            await serving
 
     async def post(self, scope: dict[str, Any], receive: Receive, send: Send, client_id: str) -> None:
         try:

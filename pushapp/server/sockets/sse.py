@@ -85,7 +85,8 @@ class SseStream:
         self.post_path = post_path  # the POST endpoint without the client id
         self.conn: Connection | None = None  # known from its welcome on
         self.positions: Positions = {}
-        self.ended = False
+        self.ended = False  # the response is over: nothing more is written
+        self._left = False  # the consumer was told (websocket.disconnect)
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def receive(self) -> dict[str, Any]:
@@ -100,9 +101,11 @@ class SseStream:
         return True
 
     def gone(self) -> None:
-        """The response ended (the client left, or the server closed it)."""
-        if not self.ended:
-            self.ended = True
+        """The connection is over (the client left, or the server closed it): the consumer reads a
+        ``websocket.disconnect``, and nothing more is written."""
+        self.ended = True
+        if not self._left:
+            self._left = True
             self._events.put_nowait({"type": "websocket.disconnect", "code": 1006})
 
     async def write(self, data: bytes) -> None:
@@ -110,12 +113,12 @@ class SseStream:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end(self, code: int) -> None:
-        """``event: close`` with ``code``, then the end of the response."""
+        """``event: close`` with ``code``, then the end of the response. The consumer is not told: the
+        caller does that (:meth:`gone`) once the hub has let the connection go."""
         if self.ended:
             return
-        frame = dumps({"code": int(code), "reason": close_reason(code)})
-        body = event(frame, kind="close")
-        self.gone()
+        self.ended = True
+        body = event(dumps({"code": int(code), "reason": close_reason(code)}), kind="close")
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def heartbeat(self, interval: float) -> None:
@@ -166,7 +169,10 @@ class SseSink(Sink[SseStream]):
 
     @staticmethod
     async def abort(handle: SseStream, code: int) -> None:
-        await handle.end(code)
+        try:
+            await handle.end(code)
+        finally:
+            handle.gone()
 
     async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
         text = payload[0]
@@ -195,4 +201,7 @@ class SseSink(Sink[SseStream]):
         stream: SseStream = conn.handle
         if message is not None and message[0] is not None:
             await stream.write(event(message[0]))
-        await stream.end(code)
+        try:
+            await stream.end(code)
+        finally:
+            stream.gone()
