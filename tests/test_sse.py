@@ -227,3 +227,17 @@ def test_per_ip_and_frame_rate_limits_apply_as_on_a_websocket(
     statuses = [first.post({"type": "ping"})[0] for _ in range(10)]  # a burst of twice the rate passes
     assert statuses[:2] == [204, 204] and set(statuses) <= {204, 404}
     assert next_of(first, "sse.close") == {"type": "sse.close", "code": 4007, "reason": "rate_limited"}
+
+
+def test_a_stream_that_is_not_read_is_closed_4005(cluster: ClusterFactory, streams: list[SseStream]) -> None:
+    c = cluster("core", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps({"MAX_BUFFERED_BYTES": 262144})})
+    stalled = open_stream(streams, c.servers[0].http_url, uid="stalled")
+    chunk = "x" * 65536
+
+    def let_go() -> bool:
+        c.producer.call("send_to_uid", "stalled", chunk)
+        return not c.producer.call("is_online", stalled.client_id)
+
+    wait_until(let_go, "the stalled stream closed", timeout=60, interval=0)
+    # What it was sent, then the close, once it reads again.
+    assert next_of(stalled, "sse.close") == {"type": "sse.close", "code": 4005, "reason": "too_slow"}

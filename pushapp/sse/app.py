@@ -18,7 +18,7 @@ from ..protocol.names import node_of, validate_client_id
 from ..runtime.layer import get_layer
 from ..sender.rpc import get_caller
 from ..server.hub import get_hub
-from ..server.sockets.sse import SseSink, SseStream, decode_event_id
+from ..server.sockets.sse import SseSink, SseStream, decode_event_id, stream_backlog
 from ..tokens import verify_client_proof
 from . import tickets
 
@@ -127,7 +127,7 @@ class SseApplication:
         last = _header(scope, b"last-event-id") or (query.get("last_event_id") or [""])[0]
         recover = recover_positions(decode_event_id(last)) if last else None
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
-        stream = SseStream(send, self.base)
+        stream = SseStream(send, self.base, stream_backlog(scope))
         await stream.write(b": pushapp\n\n")  # the head goes out now, not with the welcome
         interval = heartbeat_interval()
         tasks = [

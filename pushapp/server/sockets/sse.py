@@ -17,15 +17,17 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ...codes import CloseCode
+from ...conf import push_settings
 from ...protocol.frames import Payload, dumps
 from ...runtime import telemetry
 from ...runtime.registry import Connection
 from ...tokens import client_proof
-from .base import Send, Sink
+from ..limits import report
+from .base import HTTP_EXTENSION, Send, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +78,20 @@ def close_reason(code: int) -> str:
         return "closed"
 
 
+def stream_backlog(scope: dict[str, Any]) -> Callable[[], int] | None:
+    """How to measure what waits unsent to the socket of the request ``scope``, where the server says
+    (daphne, through pushapp's wrapper: :data:`~.base.HTTP_EXTENSION`)."""
+    named = (scope.get("extensions") or {}).get(HTTP_EXTENSION)
+    return None if named is None else named["backlog"]
+
+
 class SseStream:
     """One SSE connection: its response's ``send``, the positions it has seen, and the client frames POSTed
     to it, read by the consumer as ASGI WebSocket events."""
 
-    def __init__(self, send: Send, post_path: str) -> None:
+    def __init__(self, send: Send, post_path: str, backlog: Callable[[], int] | None = None) -> None:
         self.send = send
+        self.backlog = backlog  # bytes waiting unsent to its socket, where the server tells
         self.post_path = post_path  # the POST endpoint without the client id
         self.conn: Connection | None = None  # known from its welcome on
         self.positions: Positions = {}
@@ -181,9 +191,18 @@ class SseSink(Sink[SseStream]):
             telemetry.stats.drops["binary_over_sse"] += len(conns)
             return
         position = _position(text)
+        limit = push_settings.MAX_BUFFERED_BYTES
         delivered = 0
         for conn in list(conns):  # each send awaits: the registry may change meanwhile
             stream: SseStream = conn.handle
+            backlog = stream.backlog() if stream.backlog is not None else 0
+            if backlog > limit:  # it has not taken what it was sent before: as on a WebSocket, 4005
+                self.counters.dropped += 1
+                self.counters.dropped_bytes += backlog + len(text)
+                telemetry.stats.drops["slow"] += 1
+                report("slow_client", f"{conn.client_id} does not read its stream ({backlog} bytes wait)")
+                self.on_slow(conn)
+                continue
             try:
                 await stream.write(stream.push(text, position))
                 delivered += 1
