@@ -99,7 +99,10 @@ def test_a_posted_subscribe_then_a_group_push_arrives_also_through_another_proce
 ) -> None:
     c = cluster("core", servers=2, env=env())
     held, other = (s.http_url for s in c.servers)
-    stream = open_stream(streams, held, uid="u3")
+    ticket = get_ticket(other, issue_token("u3"))
+    stream = open_stream(streams, held, ticket=ticket)
+    reused = open_stream(streams, other, ticket=ticket)  # once in the cluster, not once per process
+    assert (reused.status, reused.error) == (401, {"error": "bad_ticket"})
     assert stream.post({"type": "subscribe", "group": "room-1"}) == (204, None)
     assert next_of(stream, "subscribed")["group"] == "room-1"
     c.producer.call("send_to_group", "room-1", "hello room")

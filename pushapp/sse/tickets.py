@@ -14,7 +14,6 @@ from django.core import signing
 
 from ..conf import push_settings
 from ..presence import get_backend
-from ..presence.redis import RedisBackend
 from ..tokens import Identity
 
 _SALT = "pushapp.sse-ticket"
@@ -53,8 +52,10 @@ _used = _Used()
 
 
 async def _first_use(nonce: str, ttl: float) -> bool:
-    backend = get_backend()
-    if isinstance(backend, RedisBackend):
+    backend: Any = get_backend()
+    # Presence in Redis: pushapp.presence.redis's backend, known by its client (importing it would import
+    # redis, an extra).
+    if hasattr(backend, "async_client"):
         key = f"{backend.prefix}sse-ticket:{nonce}"
         return bool(await backend.async_client().set(key, "1", nx=True, ex=max(int(ttl) + 1, 1)))
     return _used.first(nonce, ttl + 1)
