@@ -95,9 +95,9 @@ def test_the_last_event_id_also_goes_in_the_query(cluster: ClusterFactory, strea
 
 
 def test_a_posted_subscribe_then_a_group_push_arrives_also_through_another_process(
-    cluster: ClusterFactory, streams: list[SseStream]
+    cluster: ClusterFactory, layer: str, streams: list[SseStream]
 ) -> None:
-    c = cluster("core", servers=2, env=env())
+    c = cluster(layer, servers=2, env=env())
     held, other = (s.http_url for s in c.servers)
     ticket = get_ticket(other, issue_token("u3"))
     stream = open_stream(streams, held, ticket=ticket)
