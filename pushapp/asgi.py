@@ -14,6 +14,7 @@ from django.urls import URLPattern, path, re_path
 from .conf import push_settings
 from .consumer import PushConsumer
 from .server.sockets import reject
+from .sse.app import SseApplication
 
 
 async def not_found(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -39,7 +40,8 @@ def _origin(scope: dict[str, Any]) -> Any:
 
 
 class PushApplication:
-    """Django for HTTP; the push WebSocket (plus ``websocket_routes``) behind the allowed-hosts check.
+    """Django for HTTP; the push WebSocket (plus ``websocket_routes``) behind the allowed-hosts check; its
+    SSE twin under ``<PATH>sse/`` (:mod:`pushapp.sse`).
 
     The push path is matched here, before Channels' routers: every connection takes this path, and the
     routers cost each one a resolver match, a copy of its scope and two coroutine frames for as long as it
@@ -51,6 +53,7 @@ class PushApplication:
         self.http = django_app
         self.push = PushConsumer()
         self.push_path = "/" + push_settings.PATH
+        self.sse = SseApplication(self.push, self.push_path + "sse/")
         self.websocket = AllowedHostsOriginValidator(
             URLRouter([*websocket_urlpatterns(), *websocket_routes, re_path(r"", not_found)])  # type: ignore[arg-type]
         )
@@ -58,6 +61,8 @@ class PushApplication:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
+            if scope["path"].startswith(self.sse.base):
+                return await self.sse(scope, receive, send)
             return await self.http(scope, receive, send)  # type: ignore[no-any-return]
         if kind != "websocket":
             raise ValueError(f"No application configured for scope type {kind!r}")

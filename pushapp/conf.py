@@ -214,6 +214,13 @@ SETTINGS: dict[str, Setting] = {
         "Bytes of one connection's session as JSON; a larger set/update raises SessionTooLarge.",
         minimum=2,
     ),
+    "SSE_TICKET_TTL": Setting(
+        30,
+        _NUMBER,
+        float,
+        "Seconds an SSE ticket (POST sse-ticket/) stays valid; each is used once.",
+        minimum=1,
+    ),
     "REVOKE_ON_LOGOUT": Setting(
         True, (bool,), bool, "Logging out closes the connections opened from that session with 4008."
     ),
@@ -277,6 +284,7 @@ class PushappSettings:
     API_MAX_BODY_SIZE: int
     AUTHORIZE_SUBSCRIBE: str | None
     PRESENCE_FRAMES: list[str]
+    SSE_TICKET_TTL: float
     MAX_GROUPS_PER_CONNECTION: int | None
     MAX_SESSION_SIZE: int
     REVOKE_ON_LOGOUT: bool

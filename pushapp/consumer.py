@@ -183,6 +183,25 @@ class PushConsumer:
         finally:
             gate.leave(ip)
 
+    async def serve_authenticated(
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        kind: type[Sink],
+        handle: Any,
+        identity: Identity,
+        recover: dict[str, Position] | None,
+    ) -> None:
+        """A connection that authenticated another way (an SSE ticket, :mod:`pushapp.sse`): from the
+        per-IP limit on, the same path as a WebSocket's, its client frames read through ``receive``."""
+        ip = client_ip(scope)
+        if await _refused(gate.enter(ip), ip, kind, handle):
+            return
+        try:
+            await self._connected(scope, receive, kind, handle, identity, recover, FrameRate())
+        finally:
+            gate.leave(ip)
+
     async def _connected(
         self,
         scope: dict[str, Any],

@@ -32,6 +32,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("server: hub", ["server.hub"]),
     ("server: client frames", ["server.subscriptions"]),
     ("edges", ["consumer", "observe", "forms", "script", "httpapi"]),
+    ("the SSE transport", ["sse"]),
     ("entry points", ["asgi", "views", "checks", "templatetags", "pushserve"]),
     ("wiring", ["urls", "apps", "testing", "management"]),
 ]

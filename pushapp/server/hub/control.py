@@ -26,6 +26,7 @@ from ...runtime.layer import ChannelLayer
 from ...runtime.registry import Connection, Registry
 from ...tokens import CLOCK_SKEW, Identity, client_proof, revocation_keys
 from ..limits import report
+from ..sockets.sse import SseStream
 from .membership import LayerMembership
 from .recovery import Welcomes
 
@@ -236,6 +237,11 @@ async def _destroy(parts: Parts, conn: Connection, arg: None) -> bool:
     return True
 
 
+async def _sse_frame(parts: Parts, conn: Connection, text: str) -> bool:
+    """A client frame POSTed for an SSE connection (:mod:`pushapp.sse`), handed to its stream's reader."""
+    return isinstance(conn.handle, SseStream) and isinstance(text, str) and conn.handle.feed(text)
+
+
 OPERATIONS: dict[str, Operation] = {
     "join": _join,
     "leave": _leave,
@@ -246,6 +252,7 @@ OPERATIONS: dict[str, Operation] = {
     "session_update": _session_update,
     "close": _close,
     "destroy": _destroy,
+    "sse_frame": _sse_frame,
 }
 
 #: What an operation answers when the client is not on this hub.

@@ -25,6 +25,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: wrapped it (:func:`.daphne.name_connections`); any other server is written to through ``send``.
 EXTENSION = "pushapp.socket"
 
+#: The ASGI scope extension in which daphne (once pushapp has wrapped its ``create_application``) names,
+#: for an HTTP request, ``{"backlog": <callable: bytes waiting unsent to its socket, -1 once closed>}``:
+#: how an SSE stream (:mod:`.sse`) finds a client that does not read.
+HTTP_EXTENSION = "pushapp.http"
+
 
 @dataclass
 class Counters:

@@ -19,8 +19,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from ...conf import push_settings
 from ..limits import FrameRate, control_frame_refusal
-from .base import EXTENSION
+from .base import EXTENSION, HTTP_EXTENSION
 from .outbox import OutboxSink, close_linger
 
 logger = logging.getLogger(__name__)
@@ -70,10 +71,26 @@ def name_connections() -> None:
                 **(scope.get("extensions") or {}),
                 EXTENSION: (DaphneSink, protocol),
             }
+        elif scope.get("type") == "http" and scope.get("path", "").startswith(f"/{push_settings.PATH}sse/"):
+            scope["extensions"] = {
+                **(scope.get("extensions") or {}),
+                HTTP_EXTENSION: {"backlog": lambda: request_backlog(protocol)},
+            }
         return create_application(self, protocol, scope)
 
     named.pushapp_names = True  # type: ignore[attr-defined]
     server.create_application = named
+
+
+def request_backlog(request: Any) -> int:
+    """Bytes waiting unsent to the socket of daphne's HTTP ``request``; -1 once it is closed."""
+    transport = getattr(getattr(request, "channel", None), "transport", None)
+    if transport is None or getattr(transport, "disconnected", True):
+        return -1
+    try:
+        return buffered_bytes(transport)
+    except AttributeError:  # not a plain TCP transport (TLS): not measured
+        return 0
 
 
 def reject(protocol: WebSocketProtocol, status: int) -> bool:
