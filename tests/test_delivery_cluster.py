@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ SETTINGS = {
     "HISTORY": {"uid": {"size": 50, "ttl": 600}, "group": {"size": 50, "ttl": 600, "only": "[!p]*"}},
     "AUTHORIZE_SUBSCRIBE": "tests.test_subscriptions.allow_all",
     "ACK_SWEEP_INTERVAL": 0.1,
+    "API_KEYS": {"secret": "*"},
 }
 
 
@@ -78,6 +80,29 @@ def sends_twice(c: Cluster, other: Producer, sockets: list[PushSocket], s0: str,
     # another key is another send
     other.call("send_to_uid", "u1", "again", idempotency_key="order-1:delivered")
     assert tab0.recv_frame()["data"] == "again"
+
+
+def api(url: str, commands: list[dict[str, Any]]) -> Any:
+    request = urllib.request.Request(
+        url + "/pushapp/api/",
+        data=json.dumps({"commands": commands}).encode(),
+        headers={"Authorization": "apikey secret", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_the_http_api_takes_the_key_too(
+    cluster: ClusterFactory, layer: str, sockets: list[PushSocket]
+) -> None:
+    c = start(cluster, layer)
+    tab = connect(sockets, c.servers[1].ws_url(), uid="u9")
+    send = {"method": "sendToUid", "params": {"uid": "u9", "data": "once", "idempotency_key": "php-1"}}
+    versioned = {"method": "send_to_uid", "params": {"uid": "u9", "data": "v", "version": 1}}
+    for server in (*c.servers, c.servers[0]):
+        assert api(server.http_url, [send, versioned]) == {"results": [{"result": None}, {"result": None}]}
+    c.producer.call("send_to_uid", "u9", "end")
+    assert [(f["data"], f.get("version")) for f in pushes_until(tab, "end")] == [("once", None), ("v", 1)]
 
 
 # -- 2. versions ----------------------------------------------------------------------------------------
