@@ -19,7 +19,6 @@ from pushapp import gateway
 
 from .models import BikeOrder
 
-
 #: Seconds a rider's page has to acknowledge the lock's push before the rider is e-mailed.
 LOCK_ACK_WITHIN = 30
 
