@@ -273,3 +273,20 @@ def test_it_fires_once_when_the_server_that_held_the_user_is_killed(
     assert len(fired) == 1, fired
     assert fired[0]["pid"] == survivor.pid == entries[0]["pid"]
     assert (fired[0]["stream"], fired[0]["offset"], fired[0]["data"]) == ("uid:rider", 1, "locked")
+
+
+def test_a_pushserve_worker_fires_it_without_having_served_anyone(
+    cluster: ClusterFactory, sockets: list[PushSocket], redis_url: str, prefix: str
+) -> None:
+    """A pushserve worker's hub runs from its start: the survivor sweeps with no connection of its own."""
+    log = prefix + "log"
+    client = redis.Redis.from_url(redis_url)
+    env = {"PUSHAPP_TEST_SETTINGS": json.dumps(SETTINGS), "PUSHAPP_TEST_PRESENCE_LOG": log}
+    c = cluster("pubsub", env=env, server="native")
+    doomed, survivor = c.servers
+    rider = connect(sockets, doomed.ws_url(), uid="rider")
+    c.producer.call("send_to_uid", "rider", {"locked": 1}, ack_within=1)
+    assert rider.recv_frame()["data"] == {"locked": 1}
+    doomed.kill()
+    (fired,) = wait_until(lambda: unacked(client, log), "push_unacknowledged fired")
+    assert (fired["uid"], fired["offset"], fired["pid"]) == ("rider", 1, survivor.pid)

@@ -116,6 +116,18 @@ def _version(version: object, plain: bool) -> int | None:
     return version
 
 
+def _ack_within(seconds: object, plain: bool) -> float | None:
+    """``send_to_uid``'s ``ack_within``: seconds > 0, on uid streams with history only (``plain``: they keep
+    none)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+        raise ValueError("ack_within must be a number of seconds > 0")
+    if plain:
+        raise ValueError("ack_within needs history on uid streams (PUSHAPP['HISTORY']['uid'])")
+    return float(seconds)
+
+
 def send_to_all(
     data: Any,
     client_ids: Iterable[str] | None = None,
@@ -159,17 +171,13 @@ def send_to_uid(
     uids = [normalize_uid(uid)] if type(uid) is str else _unique(normalize_uid(u) for u in one_or_many(uid))
     payload = encode_payload(data)
     limits = history.config().for_uid() if payload[0] is not None else None  # bytes are never kept
-    if limits is None and version is None and ack_within is None:
+    if limits is None:
+        _version(version, True)
+        _ack_within(ack_within, True)
         return _keyed(_to_layer_groups("uid", uids, uid_layer_group, payload), idempotency_key)
-    v = _version(version, limits is None)
-    if ack_within is not None:
-        if isinstance(ack_within, bool) or not isinstance(ack_within, (int, float)) or not ack_within > 0:
-            raise ValueError("ack_within must be a number of seconds > 0")
-        if limits is None:
-            raise ValueError("ack_within needs history on uid streams (PUSHAPP['HISTORY']['uid'])")
-    assert limits is not None
     kept = [(u, uid_stream(u), limits) for u in uids]
-    return _keyed(_to_streams("uid", kept, payload, None, v, ack_within), idempotency_key)
+    ops = _to_streams("uid", kept, payload, None, _version(version, False), _ack_within(ack_within, False))
+    return _keyed(ops, idempotency_key)
 
 
 def send_to_group(

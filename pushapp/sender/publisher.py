@@ -158,7 +158,7 @@ class DirectPublisher:
         """Queue ``ops``; False, queueing none of them, when one cannot be written from here (see
         :meth:`_items`)."""
         items: list[tuple[int, str | None, Any]] = []
-        for send in sends(ops):
+        for send in sends(ops) if any(op.key is not None for op in ops) else (ops,):
             found = self._items(send)
             if found is None:
                 return False
