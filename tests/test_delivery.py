@@ -83,7 +83,8 @@ async def test_latest_in_the_auth_frame_and_acks_recorded_per_uid() -> None:
 
 
 @override_settings(PUSHAPP={**HISTORY, "ACK_SWEEP_INTERVAL": 0.05})
-async def test_push_unacknowledged_fires_for_the_push_nobody_acked() -> None:
+async def test_push_unacknowledged_fires_for_the_push_nobody_acked(db: None) -> None:
+    """Receivers run where the ORM is safe (a worker thread): the ``db`` fixture lets them."""
     fired: list[dict[str, Any]] = []
 
     def receiver(sender: Any, **kwargs: Any) -> None:
