@@ -201,7 +201,7 @@ class PushConsumer:
         identity: Identity,
         recover: dict[str, Position] | None,
         rate: FrameRate,
-        latest: list[str],
+        latest: list[str] | None = None,
     ) -> None:
         try:
             hub = await get_hub()
@@ -213,7 +213,7 @@ class PushConsumer:
                 return
             sink = hub.sinks.of(kind)
             conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
-            own = [f"uid:{identity.uid}" if stream == "uid" else stream for stream in latest]
+            own = [f"uid:{identity.uid}" if stream == "uid" else stream for stream in latest or ()]
             await hub.connect(conn, identity.groups, recover, own)
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
