@@ -90,6 +90,10 @@ async def test_push_unacknowledged_fires_for_the_push_nobody_acked(db: None) -> 
     def receiver(sender: Any, **kwargs: Any) -> None:
         fired.append(kwargs)
 
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the project's bug")
+
+    signals.push_unacknowledged.connect(broken)  # first: the next receiver still runs
     signals.push_unacknowledged.connect(receiver)
     try:
         client = await connect(uid=1)  # its hub sweeps
@@ -109,4 +113,5 @@ async def test_push_unacknowledged_fires_for_the_push_nobody_acked(db: None) -> 
             }
         ]
     finally:
+        signals.push_unacknowledged.disconnect(broken)
         signals.push_unacknowledged.disconnect(receiver)

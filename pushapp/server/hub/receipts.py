@@ -9,12 +9,14 @@ import asyncio
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
+
 from ... import history
 from ...conf import push_settings
 from ...history.base import Ask
 from ...protocol.frames import dumps, loads
 from ...runtime.registry import Connection
-from ...signals import dispatch, push_unacknowledged
+from ...signals import push_unacknowledged
 from ..limits import report_failure
 from . import control, recovery
 
@@ -87,12 +89,13 @@ async def fire_due() -> int:
     for due in await history.get_history().adue():
         text = due.payload[0]
         data = loads(text) if text is not None else due.payload[1]
-        try:
-            await dispatch(
-                push_unacknowledged, None, uid=due.stream[4:], data=data, stream=due.stream, offset=due.offset
-            )
-        except Exception:  # the project's receiver: its bug, not the sweep's end
-            report_failure("a push_unacknowledged receiver", f"on {due.stream} offset {due.offset}")
+        uid, where = due.stream[4:], f"on {due.stream} offset {due.offset}"
+        if push_unacknowledged.has_listeners(None):
+            send = database_sync_to_async(push_unacknowledged.send_robust)
+            answers = await send(None, uid=uid, data=data, stream=due.stream, offset=due.offset)
+            for _, answer in answers:
+                if isinstance(answer, Exception):
+                    report_failure("a push_unacknowledged receiver", where, answer)
         fired += 1
     return fired
 
