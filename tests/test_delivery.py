@@ -115,3 +115,24 @@ async def test_push_unacknowledged_fires_for_the_push_nobody_acked(db: None) -> 
     finally:
         signals.push_unacknowledged.disconnect(broken)
         signals.push_unacknowledged.disconnect(receiver)
+
+
+@override_settings(
+    PUSHAPP={
+        **HISTORY,
+        "AUTHORIZE_SUBSCRIBE": "tests.test_subscriptions.allow_all",
+        "MAX_GROUPS_PER_CONNECTION": 1,
+    }
+)
+async def test_a_subscribe_may_ask_for_its_groups_last_push() -> None:
+    for n in range(2):
+        await gateway.asend_to_group("kept", n, version=n)
+    client = await connect(uid=1)
+    await client.send({"type": "subscribe", "group": "kept", "latest": True})
+    assert await client.receive_frame() == {"type": "subscribed", "group": "kept"}
+    last = await client.receive_frame()
+    assert (last["stream"], last["offset"], last["version"], last["data"]) == ("group:kept", 2, 1, 1)
+    await client.send({"type": "subscribe", "group": "kept2", "latest": True})  # over the limit
+    assert (await client.receive_frame())["code"] == "too_many_groups"
+    await gateway.asend_to_uid(1, "still served")
+    assert (await client.receive_frame())["data"] == "still served"
