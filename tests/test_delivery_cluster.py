@@ -103,6 +103,9 @@ def test_the_http_api_takes_the_key_too(
         assert api(server.http_url, [send, versioned]) == {"results": [{"result": None}, {"result": None}]}
     c.producer.call("send_to_uid", "u9", "end")
     assert [(f["data"], f.get("version")) for f in pushes_until(tab, "end")] == [("once", None), ("v", 1)]
+    tab.send({"type": "ack", "stream": "uid:u9", "offset": 2})
+    ask = {"method": "get_acked_offset", "params": {"uid": "u9"}}
+    wait_until(lambda: api(c.servers[0].http_url, [ask]) == {"results": [{"result": 2}]}, "the ack over HTTP")
 
 
 # -- 2. versions ----------------------------------------------------------------------------------------
