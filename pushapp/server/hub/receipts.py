@@ -78,10 +78,6 @@ async def ack(conn: Connection, frame: dict[str, Any]) -> None:
         await conn.sink.send(conn, _refusal(reason, frame))
 
 
-async def aacked_offset(stream: str, uid: str) -> int | None:
-    return await history.get_history().aacked(stream, uid)
-
-
 async def fire_due() -> int:
     """Claim the pushes whose ``ack_within`` passed unacknowledged and fire ``push_unacknowledged`` for
     each; how many fired. A receiver that raises is reported; the others still run."""
