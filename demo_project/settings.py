@@ -96,7 +96,9 @@ PUSHAPP = {
     "PRESENCE_FRAMES": ["room:*"],
 }
 
-# Django 6.1 configures e-mail with MAILERS (the EMAIL_* settings are deprecated); earlier releases
-# ignore it and use their default backend.
+# The demo's e-mail (a rider who had no page open when the bike locked, demo/signals.py) goes to the
+# console. Django 6.1 configures e-mail with MAILERS (the EMAIL_* settings are deprecated).
 if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -122,6 +122,20 @@ SETTINGS: dict[str, Setting] = {
         dict,
         'Streams that keep history, for recovery: {"uid"|"group"|"all": {"size": n, "ttl": seconds}}.',
     ),
+    "IDEMPOTENCY_TTL": Setting(
+        300,
+        _NUMBER,
+        float,
+        "Seconds a send's idempotency_key is remembered: a second send with it meanwhile pushes nothing.",
+        minimum=1,
+    ),
+    "ACK_SWEEP_INTERVAL": Setting(
+        1.0,
+        _NUMBER,
+        float,
+        "Seconds between the checks, in each server process, for pushes sent with ack_within and not acked.",
+        minimum=0.05,
+    ),
     "MAX_PUSH_SIZE": Setting(
         16 * 1024 * 1024,
         (int,),
@@ -279,6 +293,8 @@ class PushappSettings:
     METRICS_TOKEN: str | None
     METRICS_ALLOWED_IPS: list[str]
     HISTORY: dict[str, Any]
+    IDEMPOTENCY_TTL: float
+    ACK_SWEEP_INTERVAL: float
     API_KEYS: dict[str, Any]
     API_MAX_COMMANDS: int
     API_MAX_BODY_SIZE: int

@@ -28,7 +28,7 @@ from .protocol.names import new_client_id
 from .runtime import telemetry
 from .runtime.layer import note_serving
 from .runtime.registry import Connection
-from .server.hub import Hub, control, get_hub
+from .server.hub import Hub, control, get_hub, receipts
 from .server.limits import FrameRate, client_ip, gate, report, report_failure
 from .server.sockets import Sink, socket_of
 from .server.sockets.daphne import name_connections
@@ -90,6 +90,15 @@ def recover_positions(value: object) -> dict[str, Position] | None:
         ):
             positions[stream] = Position(epoch, offset)
     return positions
+
+
+def latest_streams(value: object) -> list[str]:
+    """The ``latest`` of an auth frame, ``["uid", "group:<name>", …]``: the streams whose last push to send
+    after the welcome (docs/delivery.md); ``"uid"`` names the connection's own uid stream. Anything that
+    is not a str is left out."""
+    if not isinstance(value, list):
+        return []
+    return [stream for stream in value[:MAX_RECOVER_STREAMS] if isinstance(stream, str)]
 
 
 async def _refused(reason: str | None, ip: str, kind: type[Sink], handle: Any) -> bool:
@@ -171,7 +180,7 @@ class PushConsumer:
         if await _refused(gate.enter_unauthenticated(ip), ip, kind, handle):
             return
         try:
-            identity, recover = await self._authenticate(scope, receive, send, token)
+            identity, recover, latest = await self._authenticate(scope, receive, send, token)
         except _Closed:
             return
         finally:
@@ -179,7 +188,7 @@ class PushConsumer:
         if await _refused(gate.enter(ip), ip, kind, handle):
             return
         try:
-            await self._connected(scope, receive, kind, handle, identity, recover, rate)
+            await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
         finally:
             gate.leave(ip)
 
@@ -211,6 +220,7 @@ class PushConsumer:
         identity: Identity,
         recover: dict[str, Position] | None,
         rate: FrameRate,
+        latest: list[str] | None = None,
     ) -> None:
         try:
             hub = await get_hub()
@@ -222,7 +232,8 @@ class PushConsumer:
                 return
             sink = hub.sinks.of(kind)
             conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
-            await hub.connect(conn, identity.groups, recover)
+            own = [f"uid:{identity.uid}" if stream == "uid" else stream for stream in latest or ()]
+            await hub.connect(conn, identity.groups, recover, own)
         except Exception:
             # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
             report("unavailable", "the channel layer or presence cannot be reached")
@@ -258,14 +269,14 @@ class PushConsumer:
 
     async def _authenticate(
         self, scope: dict[str, Any], receive: Receive, send: Send, token: str | None
-    ) -> tuple[Identity, dict[str, Position] | None]:
-        recover = None
+    ) -> tuple[Identity, dict[str, Position] | None, list[str]]:
+        recover, latest = None, list[str]()
         if token is None:
-            token, recover = await self._auth_frame(receive, send)
+            token, recover, latest = await self._auth_frame(receive, send)
         try:
             if token is None and push_settings.ALLOW_ANONYMOUS:
-                return Identity(), recover
-            return await get_authenticator().aauthenticate(scope, token), recover
+                return Identity(), recover, latest
+            return await get_authenticator().aauthenticate(scope, token), recover, latest
         except AuthenticationFailed as err:
             telemetry.stats.auth_failures[type(err).__name__] += 1
             await send(close_event(err.close_code))
@@ -273,8 +284,9 @@ class PushConsumer:
 
     async def _auth_frame(
         self, receive: Receive, send: Send
-    ) -> tuple[str | None, dict[str, Position] | None]:
-        """Wait for ``{"type": "auth", "token": …, "recover": …}``, the first frame, within AUTH_TIMEOUT."""
+    ) -> tuple[str | None, dict[str, Position] | None, list[str]]:
+        """Wait for ``{"type": "auth", "token": …, "recover": …, "latest": …}``, the first frame, within
+        AUTH_TIMEOUT."""
         try:
             async with asyncio.timeout(push_settings.AUTH_TIMEOUT):  # no task of its own, as wait_for has
                 event = await receive()
@@ -294,7 +306,8 @@ class PushConsumer:
             await send(close_event(CloseCode.AUTH_FAILED))
             raise _Closed
         token = frame.get("token")
-        return (token if isinstance(token, str) else None), recover_positions(frame.get("recover"))
+        recover = recover_positions(frame.get("recover"))
+        return (token if isinstance(token, str) else None), recover, latest_streams(frame.get("latest"))
 
     async def _serve(
         self, hub: Hub, conn: Connection, receive: Receive, scope: dict[str, Any], rate: FrameRate
@@ -337,6 +350,8 @@ class PushConsumer:
                     report_failure("a message_received receiver", f"on a message from {conn.client_id}")
             elif frame.get("type") in (SUBSCRIBE, UNSUBSCRIBE):
                 await handle_subscription(hub, conn, scope, frame)
+            elif frame.get("type") == "ack":
+                await receipts.ack(conn, frame)
             elif frame.get("type") == "refresh":
                 await self._refresh(hub, conn, scope, frame.get("token"))
             else:

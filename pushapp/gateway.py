@@ -18,6 +18,7 @@ from typing import Any, ParamSpec
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from . import history
 from .conf import push_settings
 from .exceptions import NestingTooDeep, SessionTooLarge
 from .presence import get_backend
@@ -214,6 +215,19 @@ async def aget_session(client_id: str) -> dict[str, Any] | None:
     return result
 
 
+# -- delivery receipts --------------------------------------------------------------------------------
+
+
+async def aget_acked_offset(uid: str | int, stream: str | None = None) -> int | None:
+    """The highest offset of ``stream`` (default: the uid's own stream, ``uid:<uid>``) that any connection
+    of ``uid`` acknowledged, in the whole cluster; None when none did (or the stream started a new epoch
+    since, or its acknowledgements expired with its history). docs/delivery.md."""
+    name = normalize_uid(uid)
+    if stream is not None and not isinstance(stream, str):
+        raise TypeError("stream must be a str, e.g. 'uid:42' or 'group:news'")
+    return await history.get_history().aacked(stream or history.uid_stream(name), name)
+
+
 # -- access ------------------------------------------------------------------------------------------
 
 
@@ -250,6 +264,7 @@ leave_group = sync_twin(aleave_group, before=flush)
 set_session = sync_twin(aset_session, before=flush)
 update_session = sync_twin(aupdate_session, before=flush)
 get_session = sync_twin(aget_session, before=flush)
+get_acked_offset = sync_twin(aget_acked_offset)
 
 __all__ = [
     "SPREAD_LIMIT",
@@ -257,6 +272,7 @@ __all__ = [
     "abind_uid",
     "aclose_client",
     "adestroy_client",
+    "aget_acked_offset",
     "aget_all_client_count",
     "aget_all_client_id_list",
     "aget_all_client_sessions",
@@ -296,6 +312,7 @@ __all__ = [
     "close_client",
     "destroy_client",
     "flush",
+    "get_acked_offset",
     "get_all_client_count",
     "get_all_client_id_list",
     "get_all_client_sessions",

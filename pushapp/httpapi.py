@@ -42,6 +42,7 @@ OPERATIONS = (
     "set_session",
     "update_session",
     "get_session",
+    "get_acked_offset",
 )
 
 #: Every method by its Python name: the sync gateway function.

@@ -29,6 +29,11 @@ group_member_joined = Signal()
 #: A uid's last connection in ``group`` left it (or closed, or its server crashed). ``uid``, ``group``.
 group_member_left = Signal()
 
+# Delivery (docs/delivery.md): fired once in the whole cluster, by one server process, with sender None.
+#: A push sent with ``send_to_uid(…, ack_within=…)`` was not acknowledged in time by any connection of its
+#: uid. Arguments: ``uid``, ``data`` (the push's data), ``stream``, ``offset``.
+push_unacknowledged = Signal()
+
 
 async def dispatch(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal`` from async code: one thread hop, and none at all when nobody listens."""

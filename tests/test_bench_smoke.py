@@ -8,6 +8,7 @@ zero lost messages are checked: a quick run's timings mean nothing, so nothing h
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,21 @@ def test_gc_fanout_workload_runs_both_policies(tmp_path: Path) -> None:
         assert result["lost"] == 0, result
         assert all(r["complete"] for r in result["fanout"]["repeats"]), result
         assert result["worst_over_median"] is not None
+
+
+@pytest.mark.parametrize("layer", ["pubsub", "core"])
+def test_the_delivery_options_cost_runs(redis_url: str, layer: str) -> None:
+    """bench/deliverycost.py (docs/delivery.md), as a smoke test: one line per option, every send written."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.deliverycost", "--quick", "--layer", layer],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, "BENCH_REDIS_URL": redis_url},
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [line["option"] for line in lines] == ["plain", "idempotency_key", "version", "ack_within", "all"]
+    assert all(line["calls"] == 200 and line["us_per_send_written"] > 0 for line in lines)

@@ -319,6 +319,19 @@ def test_lock_callback_needs_the_key(alice: User, pushes: Pushes) -> None:
     pushes.assert_nothing_sent()
 
 
+def test_a_rider_whose_pages_did_not_ack_the_lock_gets_an_email(alice: User) -> None:
+    from django.core import mail
+
+    from pushapp.signals import push_unacknowledged
+
+    locked = {"type": "bike.locked", "order_id": 7, "locked_at": "2026-01-01T10:00:00Z"}
+    push_unacknowledged.send(None, uid=str(alice.pk), data=locked, stream=f"uid:{alice.pk}", offset=3)
+    push_unacknowledged.send(None, uid=str(alice.pk), data={"type": "note.saved"}, stream="uid:x", offset=4)
+    (message,) = mail.outbox
+    assert message.subject == "Your bike is locked"
+    assert "order 7" in message.body
+
+
 # -- (d) rooms: entered with subscribe(), through the demo's hook; who is there from presence -----------
 
 

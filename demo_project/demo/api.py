@@ -19,6 +19,9 @@ from pushapp import gateway
 
 from .models import BikeOrder
 
+#: Seconds a rider's page has to acknowledge the lock's push before the rider is e-mailed.
+LOCK_ACK_WITHIN = 30
+
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
@@ -60,7 +63,14 @@ def bike_callback(request: HttpRequest) -> JsonResponse:
         order.status = BikeOrder.Status.LOCKED
         order.locked_at = timezone.now()
         order.save(update_fields=["status", "locked_at"])
+    # Providers retry callbacks: the version (the lock time, in ms) makes a repeated one push nothing, and
+    # an older lock never overwrite a newer one on a page. A rider with no page that acknowledges it within
+    # LOCK_ACK_WITHIN seconds gets an e-mail instead (demo/signals.py, push_unacknowledged).
+    locked_at = order.locked_at or timezone.now()
     gateway.send_to_uid(
-        order.owner_id, {"type": "bike.locked", "order_id": order.pk, "locked_at": order.locked_at}
+        order.owner_id,
+        {"type": "bike.locked", "order_id": order.pk, "locked_at": order.locked_at},
+        version=int(locked_at.timestamp() * 1000),
+        ack_within=LOCK_ACK_WITHIN,
     )
     return JsonResponse({"order_id": order.pk, "status": order.status})

@@ -21,9 +21,10 @@ from typing import Any
 from channels_redis.utils import _consistent_hash
 
 from ..protocol.wire import payload_of
+from ..runtime import telemetry
 from ..runtime.redis import LoopClients, layer_hosts
 from . import layer_group_of
-from .base import Ask, History, Limits, Position, Read, decode_entry, encode_entry
+from .base import Ask, Due, Guard, History, Limits, Position, Read, decode_entry, encode_entry
 
 SCRIPT = files(__package__).joinpath("history.lua").read_text(encoding="utf-8")
 
@@ -47,18 +48,48 @@ def marked(message: Mapping[str, Any], serialize: Callable[[Any], bytes]) -> byt
     return data if data.count(OFFSET_MARKER) == 1 and data.count(EPOCH_MARKER) == 1 else None
 
 
+#: The script's answers to ``append`` besides a store, and what each is counted as in ``drops``.
+DUPLICATE, STALE = 1, 2
+DROPS = {DUPLICATE: "duplicate", STALE: "version"}
+
+
 def append_args(
-    prefix: str, message: Mapping[str, Any], limits: Limits, publish: tuple[str, bytes] | None = None
+    prefix: str,
+    message: Mapping[str, Any],
+    limits: Limits,
+    publish: tuple[str, bytes] | None = None,
+    guard: Guard | None = None,
 ) -> list[Any]:
     """The script's arguments that store ``message`` under the key prefix ``prefix``; with ``publish`` (a
     channel and the message as :func:`marked` serialized it), that also ``PUBLISH`` it there, in the same
-    call. The script answers the stream's new offset and epoch."""
-    entry = encode_entry(payload_of(message), message.get("x"))  # type: ignore[arg-type]
+    call; with ``guard``, that claim its idempotency key and schedule its deadline in the same call too.
+    The script answers the stream's new offset and epoch, and 0 (or :data:`DUPLICATE`, :data:`STALE`)."""
+    version = message.get("v")
+    entry = encode_entry(payload_of(message), message.get("x"), version)  # type: ignore[arg-type]
     args: list[Any] = ["append", prefix, message["s"], limits.size, int(limits.ttl) or 1]
     args += [secrets.token_hex(8), entry]
+    guard = guard or NO_GUARD
+    args += ["" if guard.key is None else guard.key, max(int(guard.key_ttl), 1)]
+    args += ["" if version is None else version]
+    args += ["" if guard.ack_within is None else max(int(guard.ack_within * 1000), 1)]
     if publish is None:
         return [*args, ""]
     return [*args, *publish, OFFSET_MARKER, EPOCH_MARKER]
+
+
+def once_args(
+    prefix: str, key: str, ttl: float, publishes: list[tuple[str, bytes]], token: str = ""
+) -> list[Any]:
+    """The script's arguments that claim ``key`` and, only if it was not claimed yet, publish each
+    ``(channel, message)``: an idempotent send without history in one call. It answers 1, or 0. With a
+    ``token``, a key claimed with the same token counts as claimed by this call (a retry)."""
+    args: list[Any] = ["once", prefix, key, max(int(ttl), 1), token]
+    for channel, data in publishes:
+        args += [channel, data]
+    return args
+
+
+NO_GUARD = Guard()
 
 
 class RedisHistory(History):
@@ -82,12 +113,46 @@ class RedisHistory(History):
 
     # -- storing ------------------------------------------------------------------------------------
 
-    async def astore(self, message: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
-        client = self.clients.get()[self.shard_of(layer_group_of(message["s"]))]
-        offset, epoch = await client.register_script(SCRIPT)(
-            args=append_args(self.key_prefix, message, limits)
+    def _script(self, stream: str) -> Any:
+        return self.clients.get()[self.shard_of(layer_group_of(stream))].register_script(SCRIPT)
+
+    async def astore(
+        self, message: Mapping[str, Any], limits: Limits, guard: Guard | None = None
+    ) -> dict[str, Any] | None:
+        offset, epoch, status = await self._script(message["s"])(
+            args=append_args(self.key_prefix, message, limits, None, guard)
         )
+        if int(status):
+            telemetry.stats.drops[DROPS[int(status)]] += 1
+            return None
         return {**message, "o": int(offset), "e": _text(epoch)}
+
+    async def aclaim(self, key: str, ttl: float, token: str = "") -> bool:
+        """On the shard the key's name hashes to (a send without history has no stream to go with)."""
+        client = self.clients.get()[self.shard_of(key)]
+        claimed = await client.register_script(SCRIPT)(args=once_args(self.key_prefix, key, ttl, [], token))
+        if not int(claimed):
+            telemetry.stats.drops["duplicate"] += 1
+        return bool(int(claimed))
+
+    # -- acknowledgements and deadlines -------------------------------------------------------------------
+
+    async def aack(self, stream: str, uid: str, offset: int, ttl: float) -> bool:
+        args = ["ack", self.key_prefix, stream, uid, offset, int(ttl) or 1]
+        return bool(int(await self._script(stream)(args=args)))
+
+    async def aacked(self, stream: str, uid: str) -> int | None:
+        found = await self._script(stream)(args=["acked", self.key_prefix, stream, uid])
+        return None if found is None else int(found)
+
+    async def adue(self, limit: int = 100) -> list[Due]:
+        due = []
+        for client in self.clients.get():
+            rows = await client.register_script(SCRIPT)(args=["due", self.key_prefix, limit])
+            for stream, offset, raw in rows:
+                entry = decode_entry(int(offset), raw)
+                due.append(Due(_text(stream), entry.offset, entry.payload))
+        return due
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -97,7 +162,10 @@ class RedisHistory(History):
         for ask in asks:
             since = ask.since
             args += [ask.stream, ask.size, int(ask.ttl) or 1, secrets.token_hex(8)]
-            args += ["", 0] if since is None else [since.epoch, since.offset]
+            if ask.last:
+                args += ["*", 0]
+            else:
+                args += ["", 0] if since is None else [since.epoch, since.offset]
         return args
 
     async def aread(self, asks: list[Ask]) -> dict[str, Read]:
@@ -117,7 +185,11 @@ class RedisHistory(History):
                 position = Position(_text(row[0]), int(row[1]))
                 entries = None
                 if int(row[2]) == 1:
-                    first = (ask.since.offset if ask.since else 0) + 1
+                    first = (
+                        position.offset - len(row) + 4
+                        if ask.last
+                        else (ask.since.offset if ask.since else 0) + 1
+                    )
                     entries = [decode_entry(first + i, raw) for i, raw in enumerate(row[3:])]
                 results[ask.stream] = Read(position, entries)
         return results

@@ -164,13 +164,15 @@ class ProcessCollector:
         )
         failures.add_metric([process], stats.sync_send_failures)
         yield failures
-        limit = CounterMetricFamily(
+        dropped = CounterMetricFamily(
             "pushapp_send_dropped",
-            "Sends dropped because the target channel was full (nobody reads it).",
+            "Sends dropped: the target channel was full (limit), a repeated idempotency key (duplicate), a "
+            "stale version (version).",
             labels=["process", "reason"],
         )
-        limit.add_metric([process, "limit"], stats.drops.get("limit", 0))
-        yield limit
+        for reason in ("limit", "duplicate", "version"):
+            dropped.add_metric([process, reason], stats.drops.get(reason, 0))
+        yield dropped
 
 
 def exposition() -> bytes:

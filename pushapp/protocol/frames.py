@@ -86,16 +86,23 @@ def encode_payload(data: Any) -> Payload:
 
 
 def push_frame(
-    data: str, stream: str | None = None, offset: int | None = None, epoch: str | None = None
+    data: str,
+    stream: str | None = None,
+    offset: int | None = None,
+    epoch: str | None = None,
+    version: int | None = None,
 ) -> str:
-    """The text frame of a push: ``{"type": "push", "data": …}``, with the stream position when it has one.
+    """The text frame of a push: ``{"type": "push", "data": …}``, with the stream position when it has one
+    (and the version of a versioned send).
 
     ``data`` is the payload's JSON, spliced in as is: built once per message, never per recipient.
     """
     if stream is None:
         return '{"type":"push","data":' + data + "}"
+    versioned = "" if version is None else f',"version":{int(version)}'
     return (
-        f'{{"type":"push","stream":{dumps(stream)},"offset":{offset},"epoch":{dumps(epoch)},"data":{data}}}'
+        f'{{"type":"push","stream":{dumps(stream)},"offset":{offset},"epoch":{dumps(epoch)}{versioned},'
+        f'"data":{data}}}'
     )
 
 
@@ -159,12 +166,14 @@ def missed_frame(stream: str | None = None) -> str:
     return dumps({"type": "missed"} if stream is None else {"type": "missed", "stream": stream})
 
 
-def stream_payload(payload: Payload, stream: str, epoch: str, offset: int) -> Payload:
-    """A push on a stream with history, its position in the envelope."""
+def stream_payload(
+    payload: Payload, stream: str, epoch: str, offset: int, version: int | None = None
+) -> Payload:
+    """A push on a stream with history, its position (and version) in the envelope."""
     text = payload[0]
     if text is None:
         return payload
-    return push_frame(text, stream, offset, epoch), None
+    return push_frame(text, stream, offset, epoch, version), None
 
 
 def push_payload(payload: Payload) -> Payload:

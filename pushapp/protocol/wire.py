@@ -7,8 +7,9 @@ Keys are one letter because every push carries them through Redis. The legend:
     (absent: every connection); ``t`` text or ``b`` bytes, exactly one; ``x`` client ids to exclude;
     ``m`` a message id, set when the message goes to several layer groups, so that a hub that is in
     more than one of them delivers it once; ``s`` the stream, for a push on a stream with history, and
-    then ``o`` its offset and ``e`` its epoch, set when it is stored (docs/recovery.md); ``f`` set: ``t``
-    is a server frame (``presence``), written as it is instead of wrapped as a push (never on a stream).
+    then ``o`` its offset and ``e`` its epoch, set when it is stored (docs/recovery.md); ``v`` its
+    version, on a versioned send (docs/delivery.md); ``f`` set: ``t`` is a server frame (``presence``),
+    written as it is instead of wrapped as a push (never on a stream).
 ``pushapp.ctl`` — a per-connection operation, to the hub that owns the client id
     ``op`` the operation (see :mod:`pushapp.server.hub.control`); ``cid`` the client id; ``a`` its argument;
     ``r`` the reply channel and ``i`` the request id (both absent: nobody waits for the answer).
@@ -55,6 +56,7 @@ class Push(TypedDict):
     s: NotRequired[str]
     o: NotRequired[int]
     e: NotRequired[str]
+    v: NotRequired[int]
     f: NotRequired[int]
 
 
@@ -105,6 +107,7 @@ def push(
     exclude: list[str] | None = None,
     stream: str | None = None,
     frame: bool = False,
+    version: int | None = None,
 ) -> Push:
     """One send. Aimed at several uids or groups, it carries an id for the receiving hubs' dedupe; on a
     stream with history, the stream (its offset and epoch are added when it is stored). ``frame``: the
@@ -123,6 +126,8 @@ def push(
         message["m"] = secrets.token_hex(8)
     if stream is not None:
         message["s"] = stream
+    if version is not None:
+        message["v"] = version
     if frame:
         message["f"] = 1
     return message

@@ -70,49 +70,126 @@ def _to_layer_groups(
 
 
 def _to_streams(
-    kind: wire.Kind, kept: list[tuple[str, str, Limits]], payload: Payload, exclude: list[str] | None
+    kind: wire.Kind,
+    kept: list[tuple[str, str, Limits]],
+    payload: Payload,
+    exclude: list[str] | None,
+    version: int | None = None,
+    ack_within: float | None = None,
 ) -> list[Op]:
     """One stored push per stream with history (``kept``: key, stream, its limits): each stream has its own
     offsets (docs/recovery.md)."""
     return [
-        Op("group_send", layer_group_of(stream), wire.push(kind, [key], payload, exclude, stream), limits)
+        Op(
+            "group_send",
+            layer_group_of(stream),
+            wire.push(kind, [key], payload, exclude, stream, version=version),
+            limits,
+            ack_within=ack_within,
+        )
         for key, stream, limits in kept
     ]
 
 
+#: The longest idempotency key (it is hashed before it is stored).
+MAX_KEY_LENGTH = 256
+
+
+def _keyed(ops: list[Op], idempotency_key: str | None) -> list[Op]:
+    """``ops`` as one send of ``idempotency_key`` (docs/delivery.md)."""
+    if idempotency_key is None:
+        return ops
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency_key must be a str of 1 to {MAX_KEY_LENGTH} characters")
+    return [op._replace(key=idempotency_key) for op in ops]
+
+
+def _version(version: object, plain: bool) -> int | None:
+    """A send's ``version``: an int from 0 to 2**53 - 1, on streams with history only (``plain``: some
+    target keeps none)."""
+    if version is None:
+        return None
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**53:
+        raise ValueError("version must be an int from 0 to 2**53 - 1")
+    if plain:
+        raise ValueError("version needs history on every stream the send goes to (PUSHAPP['HISTORY'])")
+    return version
+
+
+def _ack_within(seconds: object, plain: bool) -> float | None:
+    """``send_to_uid``'s ``ack_within``: seconds > 0, on uid streams with history only (``plain``: they keep
+    none)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+        raise ValueError("ack_within must be a number of seconds > 0")
+    if plain:
+        raise ValueError("ack_within needs history on uid streams (PUSHAPP['HISTORY']['uid'])")
+    return float(seconds)
+
+
 def send_to_all(
-    data: Any, client_ids: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    data: Any,
+    client_ids: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    version: int | None = None,
 ) -> list[Op]:
-    """Send ``data`` to every connection, or only to ``client_ids``, minus ``exclude``."""
+    """Send ``data`` to every connection, or only to ``client_ids``, minus ``exclude``. ``idempotency_key``
+    and ``version``: docs/delivery.md."""
     payload = encode_payload(data)
     skip = validate_client_ids(exclude) if exclude is not None else []
     if client_ids is None:
         limits = history.config().for_all() if payload[0] is not None else None
+        v = _version(version, limits is None)
         if limits is not None:
-            return [Op("group_send", ALL_GROUP, wire.push("all", None, payload, skip, ALL_STREAM), limits)]
-        return [Op("group_send", ALL_GROUP, wire.push("all", None, payload, skip))]
+            message = wire.push("all", None, payload, skip, ALL_STREAM, version=v)
+            return _keyed([Op("group_send", ALL_GROUP, message, limits)], idempotency_key)
+        return _keyed([Op("group_send", ALL_GROUP, wire.push("all", None, payload, skip))], idempotency_key)
+    _version(version, True)
     excluded = set(skip)
-    return _to_hubs([c for c in _unique(validate_client_ids(client_ids)) if c not in excluded], payload)
+    ids = [c for c in _unique(validate_client_ids(client_ids)) if c not in excluded]
+    return _keyed(_to_hubs(ids, payload), idempotency_key)
 
 
-def send_to_client(client_id: str, data: Any) -> list[Op]:
+def send_to_client(client_id: str, data: Any, *, idempotency_key: str | None = None) -> list[Op]:
     """Send ``data`` to one connection; an offline client silently gets nothing."""
-    return _to_hubs([validate_client_id(client_id)], encode_payload(data))
+    return _keyed(_to_hubs([validate_client_id(client_id)], encode_payload(data)), idempotency_key)
 
 
-def send_to_uid(uid: str | int | Iterable[str | int], data: Any) -> list[Op]:
-    """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices."""
+def send_to_uid(
+    uid: str | int | Iterable[str | int],
+    data: Any,
+    *,
+    idempotency_key: str | None = None,
+    version: int | None = None,
+    ack_within: float | None = None,
+) -> list[Op]:
+    """Send ``data`` to every connection bound to the uid(s): all of a user's tabs and devices.
+    ``idempotency_key``, ``version`` and ``ack_within`` (seconds): docs/delivery.md."""
     uids = [normalize_uid(uid)] if type(uid) is str else _unique(normalize_uid(u) for u in one_or_many(uid))
     payload = encode_payload(data)
     limits = history.config().for_uid() if payload[0] is not None else None  # bytes are never kept
-    if limits is not None:
-        return _to_streams("uid", [(u, uid_stream(u), limits) for u in uids], payload, None)
-    return _to_layer_groups("uid", uids, uid_layer_group, payload)
+    if limits is None:
+        _version(version, True)
+        _ack_within(ack_within, True)
+        return _keyed(_to_layer_groups("uid", uids, uid_layer_group, payload), idempotency_key)
+    kept = [(u, uid_stream(u), limits) for u in uids]
+    ops = _to_streams("uid", kept, payload, None, _version(version, False), _ack_within(ack_within, False))
+    return _keyed(ops, idempotency_key)
 
 
-def send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] | None = None) -> list[Op]:
+def send_to_group(
+    group: str | Iterable[str],
+    data: Any,
+    exclude: Iterable[str] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    version: int | None = None,
+) -> list[Op]:
     """Send ``data`` to the members of the group(s) minus ``exclude``; a member of several gets one copy
-    (one per stream, for groups with history)."""
+    (one per stream, for groups with history). ``idempotency_key`` and ``version``: docs/delivery.md."""
     groups = _unique(validate_group(g) for g in one_or_many(group))
     skip = validate_client_ids(exclude) if exclude is not None else None
     payload = encode_payload(data)
@@ -125,8 +202,8 @@ def send_to_group(group: str | Iterable[str], data: Any, exclude: Iterable[str] 
             kept.append((g, group_stream(g), limits))
         else:
             plain.append(g)
-    ops = _to_streams("grp", kept, payload, skip)
-    return ops + _to_layer_groups("grp", plain, group_layer_group, payload, skip)
+    ops = _to_streams("grp", kept, payload, skip, _version(version, bool(plain)))
+    return _keyed(ops + _to_layer_groups("grp", plain, group_layer_group, payload, skip), idempotency_key)
 
 
 def ungroup(group: str) -> list[Op]:

@@ -8,6 +8,10 @@ an op is carried (:func:`_carry_one`), by what its plan put in it:
 - an op with ``limits`` elsewhere (the core or in-memory layer, an encrypted pub/sub layer): stored by the
   history backend, then sent like the rest, with the offset and epoch the store gave it.
 
+A send with an idempotency key (docs/delivery.md) claims it once: in the store's own call when it is one
+push with history, in the pub/sub publisher's one call when it is plain pushes on one shard, else in one
+round trip of its own (:meth:`~pushapp.history.base.History.aclaim`) before its ops are carried.
+
 Every write is retried by the one policy of :mod:`pushapp.sender.retry`. Sync callers on the pub/sub layer
 do not hop to an event loop: their ops are queued for :mod:`pushapp.sender.publisher`'s sender thread,
 unless one of them must be stored before it can be sent; every other layer runs the async carrier on the
@@ -17,7 +21,9 @@ twins' loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import secrets
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -25,11 +31,12 @@ from typing import TYPE_CHECKING
 from channels.exceptions import ChannelFull
 
 from .. import history
+from ..conf import push_settings
 from ..runtime import telemetry
 from ..runtime.layer import ChannelLayer, get_layer, layer_kind, layer_options, warn_if_unreachable
 from ..runtime.twins import target_loop
 from . import capture, plans
-from .ops import Op
+from .ops import Op, guard_of, sends
 from .retry import aretry
 
 if TYPE_CHECKING:
@@ -45,13 +52,18 @@ async def _send(layer: ChannelLayer, op: Op) -> None:
         await layer.group_send(op.name, op.message)
 
 
-async def _carry_one(layer: ChannelLayer, direct: DirectPublisher | None, op: Op) -> None:
+async def _carry_one(layer: ChannelLayer, direct: DirectPublisher | None, op: Op, folded: bool) -> None:
+    """``folded``: ``op`` is its send's only op, and claims the send's key in its store."""
     if op.limits is None:
         await aretry(lambda: _send(layer, op))
-    elif direct is not None and (write := direct.atomic(op, op.limits)) is not None:
+        return
+    guard = guard_of(op, folded)
+    if direct is not None and (write := direct.atomic(op, op.limits, guard)) is not None:
         await aretry(lambda: direct.arun(*write))
-    else:  # stored once; only the send is retried
-        stored = op._replace(message=await history.get_history().astore(op.message, op.limits))
+        return
+    message = await history.get_history().astore(op.message, op.limits, guard)
+    if message is not None:  # stored once; only the send is retried
+        stored = op._replace(message=message)
         await aretry(lambda: _send(layer, stored))
 
 
@@ -79,13 +91,25 @@ async def _carry(ops: list[Op]) -> None:
     layer = get_layer()
     warn_if_unreachable()
     direct = _direct_publisher(layer)
-    for op in ops:
-        try:
-            await _carry_one(layer, direct, op)
-        except ChannelFull:
-            # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
-            logger.warning("pushapp: dropped a message to %s: nobody is reading it", op.name)
-            telemetry.stats.drops["limit"] += 1
+    for send in sends(ops):
+        key = send[0].key
+        folded = len(send) == 1 and send[0].limits is not None
+        if key is not None and not folded:
+            claim = functools.partial(
+                history.get_history().aclaim,
+                key,
+                push_settings.IDEMPOTENCY_TTL,
+                secrets.token_hex(8),  # one per claim: its retries are the same claim
+            )
+            if not await aretry(claim):
+                continue  # sent already: nothing again
+        for op in send:
+            try:
+                await _carry_one(layer, direct, op, folded)
+            except ChannelFull:
+                # Only a hub channel nobody reads fills up: its server is gone. The message reaches nobody.
+                logger.warning("pushapp: dropped a message to %s: nobody is reading it", op.name)
+                telemetry.stats.drops["limit"] += 1
 
 
 def publish(ops: list[Op]) -> None:

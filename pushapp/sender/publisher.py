@@ -20,12 +20,13 @@ from typing import Any
 
 from channels_redis.utils import _consistent_hash
 
+from ..conf import push_settings
 from ..exceptions import PushappError, RedisUnavailable
-from ..history.base import Limits
-from ..history.redis import SCRIPT, append_args, key_prefix, marked
+from ..history.base import Guard, Limits
+from ..history.redis import DROPS, SCRIPT, append_args, key_prefix, marked, once_args
 from ..runtime import telemetry
 from ..runtime.redis import LoopClients, layer_hosts, sync_client
-from .ops import Op
+from .ops import Op, guard_of, sends
 from .retry import retry
 
 logger = logging.getLogger(__name__)
@@ -106,32 +107,62 @@ class DirectPublisher:
         shards = len(self.clients)
         return (_consistent_hash(channel, shards) if shards > 1 else 0), channel
 
-    def atomic(self, op: Op, limits: Limits) -> tuple[int, list[Any]] | None:
+    def atomic(self, op: Op, limits: Limits, guard: Guard | None = None) -> tuple[int, list[Any]] | None:
         """The shard and the history script's arguments that store ``op``'s push (``limits``: its own) and
-        publish it, in one call; None when the layer's serialized form hides the script's markers
-        (encryption): the push is then stored first and sent after, by the async carrier."""
+        publish it, in one call (claiming ``guard``'s key, scheduling its deadline); None when the layer's
+        serialized form hides the script's markers (encryption): the push is then stored first and sent
+        after, by the async carrier."""
         shard, channel = self._channel(op)
         data = marked(op.message, self.serialize)
         if data is None:
             return None
-        return shard, append_args(self.key_prefix, op.message, limits, (channel, data))
+        return shard, append_args(self.key_prefix, op.message, limits, (channel, data), guard)
 
     async def arun(self, shard: int, args: list[Any]) -> None:
         """Run the script call :meth:`atomic` made, from async code, on this loop's connection."""
-        await self.async_clients.get()[shard].register_script(SCRIPT)(args=args)
+        _count(args, await self.async_clients.get()[shard].register_script(SCRIPT)(args=args))
 
-    def publish(self, ops: list[Op]) -> bool:
-        """Queue ``ops``; False, queueing none of them, when one cannot be written from here (see
-        :meth:`atomic`)."""
+    def _items(self, send: list[Op]) -> list[tuple[int, str | None, Any]] | None:
+        """The queue items of one send (:func:`~pushapp.sender.ops.sends`); None when it cannot be written
+        from here: an encrypted layer (see :meth:`atomic`), or an idempotent send of several ops that is not
+        all plain pushes on one shard (the async carrier claims its key in a round trip of its own)."""
+        key = send[0].key
+        if key is not None and not (len(send) == 1 and send[0].limits is not None):
+            if any(op.limits is not None for op in send):
+                return None
+            channels = [self._channel(op) for op in send]
+            if len({shard for shard, _ in channels}) > 1:
+                return None
+            publishes = [
+                (channel, self.serialize(op.message)) for op, (_, channel) in zip(send, channels, strict=True)
+            ]
+            return [
+                (
+                    channels[0][0],
+                    None,
+                    once_args(self.key_prefix, key, push_settings.IDEMPOTENCY_TTL, publishes),
+                )
+            ]
         items: list[tuple[int, str | None, Any]] = []
-        for op in ops:
+        for op in send:
             if op.limits is None:
                 shard, channel = self._channel(op)
                 items.append((shard, channel, self.serialize(op.message)))
-            elif (write := self.atomic(op, op.limits)) is not None:
+            elif (write := self.atomic(op, op.limits, guard_of(op, True))) is not None:
                 items.append((write[0], None, write[1]))
             else:
+                return None
+        return items
+
+    def publish(self, ops: list[Op]) -> bool:
+        """Queue ``ops``; False, queueing none of them, when one cannot be written from here (see
+        :meth:`_items`)."""
+        items: list[tuple[int, str | None, Any]] = []
+        for send in sends(ops) if any(op.key is not None for op in ops) else (ops,):
+            found = self._items(send)
+            if found is None:
                 return False
+            items += found
         if self._down is not None:
             self._check_back(items[0][0] if items else 0)
         with self._lock:
@@ -200,7 +231,8 @@ class DirectPublisher:
         pipe = self.clients[shard].pipeline(transaction=False)
         for script, args in commands:
             script(args=args, client=pipe)
-        pipe.execute()
+        for (_, args), answer in zip(commands, pipe.execute(), strict=True):
+            _count(args, answer)
 
     def _commands(self, batch: list[tuple[int, str | None, Any]]) -> dict[int, list[tuple[Any, list[Any]]]]:
         """Per shard, the calls that carry ``batch`` in order: each run of plain messages in one
@@ -225,6 +257,15 @@ class DirectPublisher:
 
 def _publish(args: list[Any], client: Any) -> None:
     client.publish(*args)
+
+
+def _count(args: list[Any], answer: Any) -> None:
+    """Count in ``drops`` a history script call that stored or published nothing: a send whose
+    idempotency key was claimed already, a push whose version was stale."""
+    if args[0] == "append" and int(answer[2]):
+        telemetry.stats.drops[DROPS[int(answer[2])]] += 1
+    elif args[0] == "once" and not int(answer):
+        telemetry.stats.drops["duplicate"] += 1
 
 
 def _queue_depth() -> int:

@@ -34,15 +34,16 @@ def report(reason: str, detail: str) -> None:
         _logged[reason] = now
 
 
-def report_failure(where: str, detail: str) -> None:
-    """Count an exception the project's code raised into the server (call it from an ``except``); log it,
-    with its traceback, at most once per LOG_INTERVAL per place: a client cannot flood the log by sending
-    the frame that makes a receiver raise."""
+def report_failure(where: str, detail: str, error: BaseException | None = None) -> None:
+    """Count an exception the project's code raised into the server (call it from an ``except``, or give
+    it as ``error``); log it, with its traceback, at most once per LOG_INTERVAL per place: a client cannot
+    flood the log by sending the frame that makes a receiver raise."""
     failed[where] += 1
     now = time.monotonic()
     key = "failed:" + where
     if now - _logged.get(key, -LOG_INTERVAL) >= LOG_INTERVAL:
-        logger.warning("pushapp: %s raised: %s; %d so far", where, detail, failed[where], exc_info=True)
+        exc_info = error if error is not None else True
+        logger.warning("pushapp: %s raised: %s; %d so far", where, detail, failed[where], exc_info=exc_info)
         _logged[key] = now
 
 

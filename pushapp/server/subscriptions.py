@@ -22,7 +22,7 @@ from ..exceptions import InvalidGroup, SubscriptionRefused
 from ..protocol.frames import dumps
 from ..protocol.names import validate_group
 from ..runtime.registry import Connection
-from .hub import control
+from .hub import control, receipts, recovery
 from .limits import report_failure
 
 #: Group names pushapp keeps for itself (``pushapp.watch``): refused before the project's hook is asked.
@@ -68,6 +68,8 @@ def _refusal(code: str, detail: str, group: Any) -> str:
 async def handle(hub: control.Parts, conn: Connection, scope: dict[str, Any], frame: dict[str, Any]) -> None:
     """Answer a ``subscribe`` or ``unsubscribe`` frame: ``subscribed`` / ``unsubscribed``, or an error."""
     kind = frame["type"]
+    wants_latest = kind == SUBSCRIBE and frame.get("latest") is True
+    latest: list[recovery.Write] = []
     try:
         group = validate_group(frame.get("group"))
     except InvalidGroup as err:
@@ -78,7 +80,13 @@ async def handle(hub: control.Parts, conn: Connection, scope: dict[str, Any], fr
         if reason is not None:
             await conn.sink.send(conn, _refusal("subscribe_refused", reason, group))
             return
-        if not await control.join(hub, conn, group):
+        if wants_latest:  # its stream's last push, after the answer (docs/delivery.md)
+            joined, latest = await receipts.join_latest(hub, conn, group)
+        else:
+            joined = await control.join(hub, conn, group)
+        if not joined:
+            if wants_latest:
+                await recovery.write_out(hub.welcomes, conn, latest)
             limit = push_settings.MAX_GROUPS_PER_CONNECTION
             await conn.sink.send(
                 conn, _refusal("too_many_groups", f"a connection is in {limit} groups at most", group)
@@ -90,3 +98,5 @@ async def handle(hub: control.Parts, conn: Connection, scope: dict[str, Any], fr
         answer = "unsubscribed"
     if conn in hub.registry:  # not closed while the hook decided
         await conn.sink.send(conn, dumps({"type": answer, "group": group}))
+    if wants_latest:
+        await recovery.write_out(hub.welcomes, conn, latest)

@@ -21,7 +21,7 @@ ORIGIN = (b"origin", b"http://testserver")
 def unwrap(frame: Any) -> Any:
     """A push's data; any other frame (welcome, pong, error, recovered, …) as it is."""
     if isinstance(frame, dict) and frame.get("type") == "push":
-        assert set(frame) <= {"type", "data", "stream", "offset", "epoch"}, frame
+        assert set(frame) <= {"type", "data", "stream", "offset", "epoch", "version"}, frame
         return frame["data"]
     return frame
 

@@ -25,6 +25,7 @@ class PushSocket:
         groups: tuple[str, ...] = (),
         token: str | None = None,
         recover: dict[str, Any] | None = None,
+        latest: list[str] | None = None,
     ) -> None:
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
@@ -33,6 +34,8 @@ class PushSocket:
         auth: dict[str, Any] = {"type": "auth", "token": token or issue_token(uid, groups)}
         if recover is not None:
             auth["recover"] = recover
+        if latest is not None:
+            auth["latest"] = latest
         self.ws.send(json.dumps(auth))
         self.welcome = self.recv()
         assert self.welcome["type"] == "welcome", self.welcome

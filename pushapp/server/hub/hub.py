@@ -30,7 +30,7 @@ from ...runtime.perloop import wait_until_receiving
 from ...runtime.registry import Connection, Registry
 from ...sender.publish import apublish_frame as emit
 from ..sockets import Counters, Sinks
-from . import control, info, recovery
+from . import control, info, receipts, recovery
 from .dedupe import Dedupe
 from .membership import LayerMembership
 from .probe import Probe
@@ -77,6 +77,7 @@ class Hub:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._receive_loop(), name=f"pushapp-hub-{self.node_id}"))
         self._tasks.append(asyncio.create_task(sweep(self), name=f"pushapp-sweep-{self.node_id}"))
+        self._tasks.append(asyncio.create_task(receipts.watch(), name=f"pushapp-due-{self.node_id}"))
         # A pub/sub layer only lets a channel join groups once receive() has subscribed it.
         await wait_until_receiving(self.layer, self.channel, self._listening)
         await self.membership.hold([ALL_GROUP, self._probe.group])  # revocations come: read the older ones
@@ -107,9 +108,12 @@ class Hub:
         """This process as ``manage.py pushstats`` shows it, as field/value pairs."""
         return info.info_pairs(self.registry, self.counters, self.started_at)
 
-    async def connect(self, conn: Connection, groups: Groups, recover: Recover = None) -> Connection:
+    async def connect(
+        self, conn: Connection, groups: Groups, recover: Recover = None, latest: Collection[str] = ()
+    ) -> Connection:
         """Register a new connection (its client id one of this hub's): join its uid and ``groups``, then
-        welcome it (and replay what it missed on its streams with history, when ``recover`` asks)."""
+        welcome it (and replay what it missed on its streams with history, when ``recover`` asks; the
+        last push of those of ``latest`` it does not recover)."""
         sink = conn.sink
         try:
             await control.enter(self, conn, groups)
@@ -122,14 +126,10 @@ class Hub:
                 return conn
             self.welcomes.hold(conn)
             self.registry.add(conn)
-            reads = await history.get_history().aread(recovery.asks(streams, recover))
-            replay = self.welcomes.replay(conn, reads, recover)
+            reads = await history.get_history().aread(recovery.asks(streams, recover, latest))
+            replay = self.welcomes.replay(conn, reads, recover, latest)
             await sink.send(conn, control.welcome(conn, replay.welcome))
-            writes: list[recovery.Write] | None = replay.writes
-            while writes is not None:
-                for write in writes:
-                    await (sink.send(conn, write) if isinstance(write, str) else sink.deliver([conn], write))
-                writes = self.welcomes.release(conn)
+            await recovery.write_out(self.welcomes, conn, replay.writes)
             return conn
         except BaseException:
             await control.undo_enter(self, conn, groups)
@@ -178,7 +178,7 @@ class Hub:
             return
         stream, offset = message.get("s"), message.get("o")
         if stream is not None and offset is not None:
-            entry = Entry(offset, wire.payload_of(message), tuple(message.get("x", ())))
+            entry = Entry(offset, wire.payload_of(message), tuple(message.get("x", ())), message.get("v"))
             step = self.streams.arrange(stream, message["e"], entry)
             for delivery in [step] if isinstance(step, Delivery) else await self._fill([step]):
                 await self._deliver_stream(delivery)
@@ -199,7 +199,9 @@ class Hub:
             targets = stream_targets(self.registry, delivery.stream, entry.exclude)
             if targets:
                 position = Position(delivery.epoch, entry.offset)
-                payload = frames.stream_payload(entry.payload, delivery.stream, delivery.epoch, entry.offset)
+                payload = frames.stream_payload(
+                    entry.payload, delivery.stream, delivery.epoch, entry.offset, entry.version
+                )
                 await self.deliver(targets, payload, delivery.stream, position)
         if delivery.missed:
             await self._tell_missed(delivery.stream)

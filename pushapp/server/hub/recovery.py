@@ -10,7 +10,7 @@ per stream skips them until one passes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ... import history
@@ -40,15 +40,29 @@ class Replay:
         return {stream: (at.epoch, at.offset) for stream, at in self.positions.items()}
 
 
-def asks(streams: Iterable[str], recover: Mapping[str, Position] | None) -> list[Ask]:
-    """What to read of ``streams`` for a welcome: where each one is, and what came after ``recover``."""
+def asks(
+    streams: Iterable[str], recover: Mapping[str, Position] | None, latest: Collection[str] = ()
+) -> list[Ask]:
+    """What to read of ``streams`` for a welcome: where each one is, and what came after ``recover``; for
+    those of ``latest`` that ``recover`` does not name, the last push."""
     config = history.config()
     found = []
     for stream in streams:
         limits = config.for_stream(stream)
         if limits is not None:
-            found.append(Ask(stream, limits.size, limits.ttl, (recover or {}).get(stream)))
+            since = (recover or {}).get(stream)
+            last = since is None and stream in latest
+            found.append(Ask(stream, limits.size, limits.ttl, since, last))
     return found
+
+
+def entry_payloads(stream: str, read: Read, client_id: str) -> list[Payload]:
+    """The pushes of a read, as the connection ``client_id`` gets them (none it is excluded from)."""
+    return [
+        stream_payload(entry.payload, stream, read.position.epoch, entry.offset, entry.version)
+        for entry in read.entries or ()
+        if client_id not in entry.exclude
+    ]
 
 
 def carried(positions: Mapping[str, Position], stream: str | None, position: Position | None) -> bool:
@@ -64,24 +78,29 @@ def carried(positions: Mapping[str, Position], stream: str | None, position: Pos
 
 
 def replay(
-    reads: Mapping[str, Read], recover: Mapping[str, Position] | None, held: Iterable[Held], client_id: str
+    reads: Mapping[str, Read],
+    recover: Mapping[str, Position] | None,
+    held: Iterable[Held],
+    client_id: str,
+    latest: Collection[str] = (),
 ) -> Replay:
     """What to write to the connection ``client_id`` after its welcome: the pushes of ``reads`` that
-    ``recover`` asks for (none it is excluded from), then the live pushes ``held`` meanwhile that those
-    do not carry, then the ``recovered`` frame if it asked."""
+    ``recover`` asks for (none it is excluded from), the last push of each stream of ``latest`` it does
+    not recover, then the live pushes ``held`` meanwhile that those do not carry, then the ``recovered``
+    frame if it asked."""
     positions = {stream: read.position for stream, read in reads.items()}
     writes: list[Write] = []
     results: dict[str, bool] = {}
     for stream in recover or {}:
         found = reads.get(stream)
         results[stream] = found is not None and found.entries is not None
-        if found is not None and found.entries is not None:
-            writes += [
-                stream_payload(entry.payload, stream, found.position.epoch, entry.offset)
-                for entry in found.entries
-                if client_id not in entry.exclude
-            ]
+        if found is not None:
+            writes += entry_payloads(stream, found, client_id)
     replayed = len(writes)
+    for stream in latest:
+        found = reads.get(stream)
+        if found is not None and stream not in (recover or {}):
+            writes += entry_payloads(stream, found, client_id)
     writes += [payload for payload, stream, position in held if not carried(positions, stream, position)]
     if recover is not None:
         writes.append(recovered_frame(results))
@@ -103,14 +122,18 @@ class Welcomes:
         self.pending[conn] = []
 
     def replay(
-        self, conn: Connection, reads: Mapping[str, Read], recover: Mapping[str, Position] | None
+        self,
+        conn: Connection,
+        reads: Mapping[str, Read],
+        recover: Mapping[str, Position] | None,
+        latest: Collection[str] = (),
     ) -> Replay:
         """:func:`replay` for ``conn``, of the pushes held for it so far; counted for the metrics."""
         held = self.pending[conn]
-        decided = replay(reads, recover, list(held), conn.client_id)
+        decided = replay(reads, recover, list(held), conn.client_id, latest)
         held.clear()
         if decided.positions:
-            self.floors[conn] = dict(decided.positions)
+            self.floors.setdefault(conn, {}).update(decided.positions)
         for ok in (decided.recovered or {}).values():
             telemetry.stats.recoveries["recovered" if ok else "failed"] += 1
         telemetry.stats.replayed += decided.replayed
@@ -151,3 +174,13 @@ class Welcomes:
     def forget(self, conn: Connection) -> None:
         self.pending.pop(conn, None)
         self.floors.pop(conn, None)
+
+
+async def write_out(welcomes: Welcomes, conn: Connection, writes: list[Write]) -> None:
+    """Write what a replay decided, then what was held meanwhile, until nothing more is held."""
+    sink = conn.sink
+    pending: list[Write] | None = writes
+    while pending is not None:
+        for write in pending:
+            await (sink.send(conn, write) if isinstance(write, str) else sink.deliver([conn], write))
+        pending = welcomes.release(conn)

@@ -332,5 +332,8 @@
     if (joined.has(group)) join.click();
   }
 
+  // A page whose template asks for it (the notifications page) shows the user's last push on arrival,
+  // when it has nothing to recover from (pushapp.js's latest option; docs/delivery.md).
+  if (document.body.dataset.latest === "true") client.latest = true;
   client.connect();
 })();
