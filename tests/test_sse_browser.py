@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 
 from tests.conftest import ClusterFactory
 from tests.support.browser import Browser, chromium_session
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -66,3 +67,33 @@ def test_a_page_whose_websockets_are_blocked_falls_back_to_sse(
     assert state["messages"] == [{"over": "sse"}, "to the group"]
     assert state["sockets"] == 2  # sticking with SSE
     assert state["errors"] == [{"code": "socket", "detail": "WebSocket error"}] * 2
+
+
+def test_a_reloaded_page_behind_a_blocking_proxy_recovers_over_sse(
+    cluster: ClusterFactory, browser: Browser
+) -> None:
+    history = {"HISTORY": {"uid": {"size": 50}}}
+    c = cluster("pubsub", servers=1, env={"PUSHAPP_TEST_SETTINGS": json.dumps(history)})
+    page = "/browser/page/?" + urlencode({"block_websocket": "1"})
+    server = c.servers[0]
+    browser.driver.get(f"{server.http_url}/browser/login/grace/?{urlencode({'next': page})}")
+    browser.wait_for("window.pushState && pushState.clientIds.length >= 1", "the welcome over SSE")
+    state = browser.state()
+    uid, client_id = state["uid"], state["clientId"]
+    assert browser.js("return pushapp.activeTransport") == "sse"
+    c.producer.call("send_to_uid", uid, {"n": 1})
+    browser.wait_for("pushState.messages.length >= 1", "a push over SSE")
+
+    browser.driver.get("about:blank")  # the page is gone, and its stream with it
+    wait_until(lambda: not c.producer.call("is_online", client_id), "the old stream to close")
+    for n in (2, 3, 4):
+        c.producer.call("send_to_uid", uid, {"n": n})
+    browser.driver.get(server.http_url + page)
+    browser.wait_for("window.pushState && pushState.messages.length >= 3", "the pushes it missed")
+    state = browser.state()
+    assert browser.js("return pushapp.activeTransport") == "sse"  # remembered for the tab: no new attempts
+    assert state["sockets"] == 0
+    assert state["messages"] == [{"n": 2}, {"n": 3}, {"n": 4}]  # what it missed, in order, once
+    c.producer.call("send_to_uid", uid, {"n": 5})
+    browser.wait_for("pushState.messages.length >= 4", "a live push after the recovery")
+    assert browser.state()["messages"][-1] == {"n": 5}
