@@ -8,7 +8,8 @@ alternate within each round, so a machine that slows down does not favour one of
 Per line: ``us_per_call``, what the call costs the calling thread (on the pub/sub layer a sync send is
 queued, docs/api.md), and ``us_per_send_written``, the time until every send of the run is written to Redis
 (``flush()``), per send. Redis: ``BENCH_REDIS_URL`` if set, else a private ``redis-server`` on a free port,
-stopped at the end (tests/support/redis_server.py). ``--quick``: 200 calls, one round (a smoke test, not a measurement).
+stopped at the end (tests/support/redis_server.py). ``--quick``: 200 calls, one round (a smoke test, not
+a measurement).
 """
 
 from __future__ import annotations
