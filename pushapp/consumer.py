@@ -185,12 +185,7 @@ class PushConsumer:
             return
         finally:
             gate.leave_unauthenticated(ip)
-        if await _refused(gate.enter(ip), ip, kind, handle):
-            return
-        try:
-            await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
-        finally:
-            gate.leave(ip)
+        await self._admitted(scope, receive, kind, handle, identity, recover, rate, latest)
 
     async def serve_authenticated(
         self,
@@ -203,11 +198,25 @@ class PushConsumer:
     ) -> None:
         """A connection that authenticated another way (an SSE ticket, :mod:`pushapp.sse`): from the
         per-IP limit on, the same path as a WebSocket's, its client frames read through ``receive``."""
+        await self._admitted(scope, receive, kind, handle, identity, recover, FrameRate())
+
+    async def _admitted(
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        kind: type[Sink],
+        handle: Any,
+        identity: Identity,
+        recover: dict[str, Position] | None,
+        rate: FrameRate,
+        latest: list[str] | None = None,
+    ) -> None:
+        """Through the per-IP limit of authenticated connections, then served."""
         ip = client_ip(scope)
         if await _refused(gate.enter(ip), ip, kind, handle):
             return
         try:
-            await self._connected(scope, receive, kind, handle, identity, recover, FrameRate())
+            await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
         finally:
             gate.leave(ip)
 

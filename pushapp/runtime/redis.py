@@ -50,34 +50,28 @@ def _sentinel(host: Host) -> tuple[str, list[Any], dict[str, Any] | None, dict[s
     return host["master_name"], list(host["sentinels"]), host.get("sentinel_kwargs"), options
 
 
-def sync_client(host: Host, retries: int = RETRIES) -> redis.Redis:
-    retry: dict[str, Any] = {"retry": Retry(_backoff(), retries), "retry_on_error": _ERRORS}
+def _client(host: Host, redis_class: Any, sentinel_class: Any, retry: dict[str, Any]) -> Any:
     sentinel = _sentinel(host)
     if sentinel is not None:
         name, sentinels, sentinel_kwargs, options = sentinel
-        client: redis.Redis = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(
-            name, **retry, **options
-        )
-        return client
+        found = sentinel_class(sentinels, sentinel_kwargs=sentinel_kwargs)
+        return found.master_for(name, redis_class=redis_class, **retry, **options)
     options = dict(host)
     if "address" in options:
-        return redis.Redis.from_url(options.pop("address"), **retry, **options)
-    return redis.Redis(**retry, **options)
+        return redis_class.from_url(options.pop("address"), **retry, **options)
+    return redis_class(**retry, **options)
+
+
+def sync_client(host: Host, retries: int = RETRIES) -> redis.Redis:
+    retry = {"retry": Retry(_backoff(), retries), "retry_on_error": _ERRORS}
+    client: redis.Redis = _client(host, redis.Redis, Sentinel, retry)
+    return client
 
 
 def async_client(host: Host, retries: int = RETRIES) -> aredis.Redis:
-    retry: dict[str, Any] = {"retry": AsyncRetry(_backoff(), retries), "retry_on_error": _ERRORS}
-    sentinel = _sentinel(host)
-    if sentinel is not None:
-        name, sentinels, sentinel_kwargs, options = sentinel
-        aclient: aredis.Redis = AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(
-            name, **retry, **options
-        )
-        return aclient
-    options = dict(host)
-    if "address" in options:
-        return aredis.Redis.from_url(options.pop("address"), **retry, **options)
-    return aredis.Redis(**retry, **options)
+    retry = {"retry": AsyncRetry(_backoff(), retries), "retry_on_error": _ERRORS}
+    client: aredis.Redis = _client(host, aredis.Redis, AsyncSentinel, retry)
+    return client
 
 
 async def amaster_address(host: Host) -> tuple[str, int]:

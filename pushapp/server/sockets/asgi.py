@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 
 from ...protocol.frames import Payload, close_event, send_event
-from ...runtime import telemetry
 from ...runtime.registry import Connection
 from .base import Send, Sink
-
-logger = logging.getLogger(__name__)
 
 
 class AsgiSink(Sink[Send]):
@@ -27,9 +23,7 @@ class AsgiSink(Sink[Send]):
                 await conn.handle(event)
                 delivered += 1
             except Exception:
-                self.counters.dropped += 1
-                telemetry.stats.drops["error"] += 1
-                logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
+                self.lost(conn)
         self.counters.delivered += delivered
 
     async def send(self, conn: Connection, text: str) -> None:

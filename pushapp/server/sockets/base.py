@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ...protocol.frames import Payload
+from ...runtime import telemetry
 from ...runtime.registry import Connection
 from ..limits import FrameRate
+
+logger = logging.getLogger(__name__)
 
 #: Called with a connection that does not read what it is sent; the hub closes it with 4005.
 OnSlow = Callable[[Connection], None]
@@ -64,6 +68,12 @@ class Sink(Generic[H]):
     def __init__(self, counters: Counters, on_slow: OnSlow) -> None:
         self.counters = counters
         self.on_slow = on_slow
+
+    def lost(self, conn: Connection) -> None:
+        """A write to ``conn`` failed (called in its ``except``): counted and logged, the rest goes on."""
+        self.counters.dropped += 1
+        telemetry.stats.drops["error"] += 1
+        logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
 
     async def deliver(self, conns: Collection[Connection], payload: Payload) -> None:
         """Write one pushed payload to every connection; a failing socket only costs itself. ``conns``

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -28,8 +27,6 @@ from ...runtime.registry import Connection
 from ...tokens import client_proof
 from ..limits import report
 from .base import HTTP_EXTENSION, Send, Sink
-
-logger = logging.getLogger(__name__)
 
 #: Positions one event id may carry: more than a connection could follow is an attack (the auth frame's
 #: ``recover`` has the same bound).
@@ -207,9 +204,7 @@ class SseSink(Sink[SseStream]):
                 await stream.write(stream.push(text, position))
                 delivered += 1
             except Exception:
-                self.counters.dropped += 1
-                telemetry.stats.drops["error"] += 1
-                logger.warning("pushapp: dropped a message to %s", conn.client_id, exc_info=True)
+                self.lost(conn)
         self.counters.delivered += delivered
 
     async def send(self, conn: Connection, text: str) -> None:
