@@ -119,6 +119,7 @@ def storm(
         server.process.send_signal(signal.SIGHUP)
     new: list[int] = []
     cpu_start: dict[int, float] = {}
+    report_at = started + 10
     statuses: list[dict[str, Any]] = []
     while time.monotonic() - started < STORM_TIMEOUT:
         for pid in _workers(server):
@@ -126,9 +127,13 @@ def storm(
                 cpu_start[pid] = 0.0  # a new process: all its CPU is the storm's
                 new.append(pid)
         statuses = pool._all([{"op": "storm_status"}] * len(pool.children), 60)
-        if sum(s["reconnected"] for s in statuses) >= n:
+        if sum(s["open"] for s in statuses) >= n and not sum(s["pending"] for s in statuses):
             break
+        if time.monotonic() >= report_at:
+            report_at += 10
+            say(f"[c100k] storm ({kind}) at {time.monotonic() - started:.0f} s: {_progress(statuses)}")
         time.sleep(0.2)
+    settled = counters.sample()  # every connection welcomed: what the storm cost Redis ends here
     welcomed_at = max(s["last"] for s in statuses)
     reconnected = sum(s["reconnected"] for s in statuses)
     welcomed = welcomed_at - wall if reconnected else None
@@ -142,8 +147,12 @@ def storm(
         if counts["clients"] == n and counts["uids"] == n:
             exact_at = time.monotonic() - started
             break
-        time.sleep(0.5)
-    raw, usage = counters.usage_since(sample)
+        if time.monotonic() >= report_at:
+            report_at += 10
+            say(f"[c100k] storm ({kind}): presence counts {counts}, {_progress(statuses)}")
+        time.sleep(2.0)  # each count reads every connection of the cluster: not more often
+    raw = counters.between(sample, settled)
+    usage = raw.minus(counters.background, counters.overhead)
     pool._all([{"op": "reconnect", "on": False}] * len(pool.children), 60)
     redis = per_each(usage, max(reconnected, 1))
     return {
@@ -165,6 +174,12 @@ def storm(
         "presence_redis": redis[1],
         "window_s": round(raw.seconds, 3),
     }
+
+
+def _progress(statuses: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{key} {sum(s[key] for s in statuses)}" for key in ("open", "reconnected", "pending", "failures")
+    )
 
 
 def _cpu(pids: list[int]) -> float:

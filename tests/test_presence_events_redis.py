@@ -1,8 +1,10 @@
 """The presence script's event counts on a real Redis: a transition goes to exactly one caller, a dead
-node's counts are released by the one heartbeat that reaps it, and re-registering changes nothing."""
+node's counts are released once by the heartbeats that reap it (a budget at a time), and re-registering
+changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -155,3 +157,36 @@ def test_a_batch_of_presence_writes_is_compacted_per_key_in_order() -> None:
         ("SADD", "uids", "1"),
         ("HDEL", "c", "a"),
     ]
+
+
+def test_a_big_dead_node_is_reaped_a_budget_at_a_time(backend: RedisBackend) -> None:
+    """A crash of a node with many connections: it leaves every answer at the first heartbeat after the
+    TTL, and its keys go over several heartbeats, so that no one call blocks Redis for long; its counts
+    are released exactly once in all."""
+    n = 12_000  # over REAP_BUDGET (10,000 entries per call) once the uid sets are counted too
+    register(backend, "big")
+    register(backend, "live")
+    client = backend.sync_client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        uid = f"u{i}"
+        pipe.hset(backend.prefix + "n:big:c", f"c{i}", uid)
+        pipe.sadd(backend.prefix + "n:big:uids", uid)
+        pipe.sadd(backend.prefix + "n:big:u:" + hashlib.sha1(uid.encode()).hexdigest(), f"c{i}")
+    pipe.execute()
+    for start in range(0, n, 1000):
+        backend._call("count", "big", *("+" + uid_field(f"u{i}") for i in range(start, start + 1000)))
+    assert backend._call("all_uids") and len(backend._call("all_uids")) == n
+    seconds, micros = client.time()
+    client.zadd(backend.prefix + "nodes", {"big": seconds + micros / 1e6 - TTL - 1})
+
+    known, released = backend._call("heartbeat", "live", "host", "h")
+    assert known == 1 and backend._call("all_uids") == []  # out of every answer at once
+    assert client.sismember(backend.prefix + "grave", "big")  # its keys not all gone yet
+    calls = 1
+    while client.sismember(backend.prefix + "grave", "big"):
+        released += backend._call("heartbeat", "live", "host", "h")[1]
+        calls += 1
+        assert calls < 10
+    assert sorted(released) == sorted("-" + uid_field(f"u{i}") for i in range(n))  # each once
+    assert [key for key in client.scan_iter(backend.prefix + "n:big:*")] == []

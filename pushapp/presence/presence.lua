@@ -10,13 +10,18 @@
 --   P.."e"               HASH  presence-event field -> the count over every node
 --   P.."revoked"         HASH  access key ("u:"..uid, "s:"..session hash) -> when it was revoked
 --   P.."a:"..sha1(uid)   ZSET  client ids admitted toward uid's cap -> until when the admission counts
+--   P.."grave"           SET   nodes taken out of "nodes" whose keys are being reaped
 -- A node is live while its heartbeat is younger than the TTL; queries read live nodes only, so a
--- crashed process vanishes from every answer after at most TTL seconds, before its keys are reaped.
+-- crashed process vanishes from every answer after at most TTL seconds. Then a heartbeat buries it
+-- (out of "nodes", into "grave") and each heartbeat reaps at most REAP_BUDGET of the buried keys:
+-- a crash of 100,000 connections must not block Redis for seconds in one call.
 local op, P, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local NODES = P .. 'nodes'
 local REVOKED = P .. 'revoked'
+local GRAVE = P .. 'grave'
+local REAP_BUDGET = 10000
 
 local function nk(n, suffix) return P .. 'n:' .. n .. ':' .. suffix end
 local function ukey(n, uid) return nk(n, 'u:' .. redis.sha1hex(uid)) end
@@ -50,24 +55,58 @@ local function count(n, first, out)
   return out
 end
 
--- Take node n's counts out of the cluster's: the "-" transitions of its uids and memberships.
-local function release(n, out)
-  local counts = redis.call('HGETALL', nk(n, 'e'))
-  for i = 1, #counts, 2 do
-    if redis.call('HINCRBY', EVENTS, counts[i], -tonumber(counts[i + 1])) <= 0 then
-      redis.call('HDEL', EVENTS, counts[i])
-      out[#out + 1] = '-' .. counts[i]
-    end
-  end
-  redis.call('DEL', nk(n, 'e'))
+-- Node n leaves every answer at once (out of NODES); its keys are reaped later (reap_node). Without its
+-- info hash, a stalled node that comes back is told to register everything again.
+local function bury(n)
+  redis.call('ZREM', NODES, n)
+  redis.call('DEL', nk(n, 'i'))
+  redis.call('SADD', GRAVE, n)
 end
 
+-- Reap up to budget entries of buried node n: its counts leave the cluster's (the "-" transitions go to
+-- out), then its uid and group sets. Returns the budget left; n leaves the grave once nothing is left.
+local function reap_node(n, budget, out)
+  local counts = nk(n, 'e')
+  while budget > 0 do
+    local page = redis.call('HSCAN', counts, 0, 'COUNT', math.min(budget, 1000))[2]
+    if #page == 0 then break end
+    for i = 1, #page, 2 do
+      if redis.call('HINCRBY', EVENTS, page[i], -tonumber(page[i + 1])) <= 0 then
+        redis.call('HDEL', EVENTS, page[i])
+        out[#out + 1] = '-' .. page[i]
+      end
+      redis.call('HDEL', counts, page[i])
+    end
+    budget = budget - #page / 2
+  end
+  for _, kind in ipairs({'uids', 'groups'}) do
+    local key = kind == 'uids' and ukey or gkey
+    while budget > 0 do
+      local names = redis.call('SPOP', nk(n, kind), math.min(budget, 1000))
+      if #names == 0 then break end
+      for _, name in ipairs(names) do redis.call('DEL', key(n, name)) end
+      budget = budget - #names
+    end
+  end
+  if budget > 0 then
+    redis.call('UNLINK', nk(n, 'c'), nk(n, 's'))
+    redis.call('SREM', GRAVE, n)
+  end
+  return budget
+end
+
+local function reap(budget, out)
+  for _, n in ipairs(redis.call('SMEMBERS', GRAVE)) do
+    budget = reap_node(n, budget, out)
+    if budget <= 0 then break end
+  end
+  return out
+end
+
+-- All of node n, now (its own resync or shutdown; it holds what is left of itself).
 local function drop(n, out)
-  release(n, out)
-  for _, uid in ipairs(redis.call('SMEMBERS', nk(n, 'uids'))) do redis.call('DEL', ukey(n, uid)) end
-  for _, group in ipairs(redis.call('SMEMBERS', nk(n, 'groups'))) do redis.call('DEL', gkey(n, group)) end
-  redis.call('DEL', nk(n, 'uids'), nk(n, 'groups'), nk(n, 'c'), nk(n, 's'), nk(n, 'i'))
-  redis.call('ZREM', NODES, n)
+  bury(n)
+  reap_node(n, math.huge, out)
   return out
 end
 
@@ -95,9 +134,8 @@ if op == 'heartbeat' then
     redis.call('ZADD', NODES, now, n)
     redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
   end
-  local gone = {}
-  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', '(' .. (now - ttl))) do drop(dead, gone) end
-  return {known, gone}
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', '(' .. (now - ttl))) do bury(dead) end
+  return {known, reap(REAP_BUDGET, {})}
 elseif op == 'register' then
   local n = ARGV[4]
   redis.call('HSET', nk(n, 'i'), unpack(ARGV, 5))
