@@ -127,7 +127,8 @@ def storm(
                 cpu_start[pid] = 0.0  # a new process: all its CPU is the storm's
                 new.append(pid)
         statuses = pool._all([{"op": "storm_status"}] * len(pool.children), 60)
-        if sum(s["open"] for s in statuses) >= n and not sum(s["pending"] for s in statuses):
+        renewed, open_ = (sum(s[key] for s in statuses) for key in ("renewed", "open"))
+        if renewed >= n and open_ >= n and not sum(s["pending"] for s in statuses):
             break
         if time.monotonic() >= report_at:
             report_at += 10
@@ -153,7 +154,6 @@ def storm(
         time.sleep(2.0)  # each count reads every connection of the cluster: not more often
     raw = counters.between(sample, settled)
     usage = raw.minus(counters.background, counters.overhead)
-    pool._all([{"op": "reconnect", "on": False}] * len(pool.children), 60)
     redis = per_each(usage, max(reconnected, 1))
     return {
         "kind": kind,

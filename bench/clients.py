@@ -97,6 +97,7 @@ class Clients:
         self.reconnecting = False
         self._reopening: set[asyncio.Task[None]] = set()
         self.storm = {"reconnected": 0, "failures": 0, "last": 0.0}
+        self._renewed: set[int] = set()  # connections opened again since reconnect(True)
 
     async def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         op = command["op"]
@@ -117,7 +118,12 @@ class Clients:
         if op == "reconnect":
             return self.reconnect(bool(command["on"]))
         if op == "storm_status":
-            return {**self.storm, "open": self._open_count(), "pending": len(self._reopening)}
+            return {
+                **self.storm,
+                "renewed": len(self._renewed),
+                "open": self._open_count(),
+                "pending": len(self._reopening),
+            }
         if op == "ping":
             return {"pong": True}
         raise ValueError(f"unknown command {op!r}")
@@ -251,6 +257,7 @@ class Clients:
         """From now on (``on``), a connection that closes is opened again as pushapp.js would."""
         self.reconnecting = on
         self.storm = {"reconnected": 0, "failures": 0, "last": 0.0}
+        self._renewed.clear()
         return {"reconnecting": on}
 
     def _watch(self, conn: LeanWebSocket) -> None:
@@ -278,6 +285,7 @@ class Clients:
             self.conns[self._slots[index]] = conn
             self.storm["reconnected"] += 1
             self.storm["last"] = time.time()
+            self._renewed.add(index)
             self._watch(conn)
             return
 
