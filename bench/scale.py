@@ -220,12 +220,13 @@ def connect(cluster: Cluster) -> dict[str, Any]:
     }
 
 
-def fanout(cluster: Cluster) -> dict[str, Any]:
-    """One message to ``bench`` (every connection, every process), ``repeats`` times."""
+def fanout(cluster: Cluster, latency: bool = True) -> dict[str, Any]:
+    """One message to ``bench`` (every connection, every process), ``repeats`` times. ``latency``: each
+    client reads every message's send time too (the per-client p50), a cost on the clients' side."""
     trials = []
     for _ in range(cluster.options.repeats):
         run = next(cluster.runs)
-        expected = cluster.pool.arm_each(run, cluster.expect(GROUP, 1), latency=True)
+        expected = cluster.pool.arm_each(run, cluster.expect(GROUP, 1), latency=latency)
         cpu = _cpu(cluster.pids)
         sent = cluster.producer.call({"op": "fanout", "group": GROUP, "run": run}, 60)
         result = _wait(cluster, expected)

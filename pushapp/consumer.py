@@ -185,7 +185,7 @@ class PushConsumer:
             return
         finally:
             gate.leave_unauthenticated(ip)
-        await self._admitted(scope, receive, kind, handle, identity, recover, rate, latest)
+        await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
 
     async def serve_authenticated(
         self,
@@ -198,27 +198,7 @@ class PushConsumer:
     ) -> None:
         """A connection that authenticated another way (an SSE ticket, :mod:`pushapp.sse`): from the
         per-IP limit on, the same path as a WebSocket's, its client frames read through ``receive``."""
-        await self._admitted(scope, receive, kind, handle, identity, recover, FrameRate())
-
-    async def _admitted(
-        self,
-        scope: dict[str, Any],
-        receive: Receive,
-        kind: type[Sink],
-        handle: Any,
-        identity: Identity,
-        recover: dict[str, Position] | None,
-        rate: FrameRate,
-        latest: list[str] | None = None,
-    ) -> None:
-        """Through the per-IP limit of authenticated connections, then served."""
-        ip = client_ip(scope)
-        if await _refused(gate.enter(ip), ip, kind, handle):
-            return
-        try:
-            await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
-        finally:
-            gate.leave(ip)
+        await self._connected(scope, receive, kind, handle, identity, recover, FrameRate())
 
     async def _connected(
         self,
@@ -231,33 +211,40 @@ class PushConsumer:
         rate: FrameRate,
         latest: list[str] | None = None,
     ) -> None:
-        try:
-            hub = await get_hub()
-            client_id = new_client_id(hub.node_id)
-            refusal = await _refusal(hub, identity, client_id)
-            if refusal is not None:
-                report(refusal[0], f"uid {identity.uid!r}")
-                await kind.abort(handle, refusal[1])
-                return
-            sink = hub.sinks.of(kind)
-            conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
-            own = [f"uid:{identity.uid}" if stream == "uid" else stream for stream in latest or ()]
-            await hub.connect(conn, identity.groups, recover, own)
-        except Exception:
-            # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
-            report("unavailable", "the channel layer or presence cannot be reached")
-            logger.debug("pushapp: registering a connection failed", exc_info=True)
-            await kind.abort(handle, CloseCode.TRY_AGAIN_LATER)
+        """From the per-IP limit of authenticated connections on: registered, served, unregistered."""
+        ip = client_ip(scope)
+        if await _refused(gate.enter(ip), ip, kind, handle):
             return
         try:
-            await dispatch(
-                client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
-            )
-            await self._serve(hub, conn, receive, scope, rate)
+            try:
+                hub = await get_hub()
+                client_id = new_client_id(hub.node_id)
+                refusal = await _refusal(hub, identity, client_id)
+                if refusal is not None:
+                    report(refusal[0], f"uid {identity.uid!r}")
+                    await kind.abort(handle, refusal[1])
+                    return
+                sink = hub.sinks.of(kind)
+                conn = Connection(client_id, identity.uid, sink, handle, identity.expires, identity.session)
+                own = [f"uid:{identity.uid}" if stream == "uid" else stream for stream in latest or ()]
+                await hub.connect(conn, identity.groups, recover, own)
+            except Exception:
+                # Redis (the layer or presence) is away: a documented state, not a crash. Clients back off.
+                report("unavailable", "the channel layer or presence cannot be reached")
+                logger.debug("pushapp: registering a connection failed", exc_info=True)
+                await kind.abort(handle, CloseCode.TRY_AGAIN_LATER)
+                return
+            try:
+                await dispatch(
+                    client_connected, PushConsumer, client_id=conn.client_id, uid=conn.uid, scope=scope
+                )
+                await self._serve(hub, conn, receive, scope, rate)
+            finally:
+                uid = conn.uid
+                await control.disconnect(hub, conn)  # already done if the server closed it
+                await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
         finally:
-            uid = conn.uid
-            await control.disconnect(hub, conn)  # already done if the server closed it
-            await dispatch(client_disconnected, PushConsumer, client_id=conn.client_id, uid=uid)
+            gate.leave(ip)
 
     async def _refresh(self, hub: Hub, conn: Connection, scope: dict[str, Any], token: object) -> None:
         """A new token, in-band: the connection then lives until it expires. It must be for the same uid;

@@ -1298,3 +1298,21 @@ def test_write_keeps_a_tls_connection_encrypted(live: Live, tmp_path: Path) -> N
     finally:
         port.stopListening()
         live.run(asyncio.sleep(0.01))  # the client's close reaches the server
+
+
+def test_servers_take_the_push_application_for_an_asgi3_application() -> None:
+    """PushApplication.__call__ returns the coroutine of the application it picks (no frame of its own
+    per open connection) and is marked a coroutine function, as Django's async views are: daphne
+    (through asgiref) and uvicorn (asyncio's check before Python 3.14, inspect's after) must see ASGI 3."""
+    import inspect
+    import sys
+
+    from asgiref.compatibility import is_double_callable
+
+    from tests.asgi import application
+
+    assert not is_double_callable(application), "asgiref would call PushApplication as ASGI 2"
+    if sys.version_info < (3, 14):
+        assert asyncio.iscoroutinefunction(application.__call__)
+    if sys.version_info >= (3, 12):
+        assert inspect.iscoroutinefunction(application.__call__)
