@@ -7,7 +7,6 @@ versions, acknowledgements and deadlines too, for this process alone.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -15,12 +14,12 @@ from typing import Any
 
 from ..protocol.wire import payload_of
 from ..runtime import telemetry
-from .base import Ask, Due, Entry, Guard, History, Limits, Position, Read
+from .base import Ask, Due, Entry, Guard, History, Limits, Position, Read, new_epoch
 
 
 class _Stream:
     def __init__(self, size: int) -> None:
-        self.epoch = secrets.token_hex(8)
+        self.epoch = new_epoch()
         self.offset = 0
         self.version: int | None = None
         self.entries: deque[tuple[float, Entry]] = deque(maxlen=size)

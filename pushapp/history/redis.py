@@ -24,7 +24,7 @@ from ..protocol.wire import payload_of
 from ..runtime import telemetry
 from ..runtime.redis import LoopClients, layer_hosts
 from . import layer_group_of
-from .base import Ask, Due, Guard, History, Limits, Position, Read, decode_entry, encode_entry
+from .base import Ask, Due, Guard, History, Limits, Position, Read, decode_entry, encode_entry, new_epoch
 
 SCRIPT = files(__package__).joinpath("history.lua").read_text(encoding="utf-8")
 
@@ -67,7 +67,7 @@ def append_args(
     version = message.get("v")
     entry = encode_entry(payload_of(message), message.get("x"), version)  # type: ignore[arg-type]
     args: list[Any] = ["append", prefix, message["s"], limits.size, int(limits.ttl) or 1]
-    args += [secrets.token_hex(8), entry]
+    args += [new_epoch(), entry]
     guard = guard or NO_GUARD
     args += ["" if guard.key is None else guard.key, max(int(guard.key_ttl), 1)]
     args += ["" if version is None else version]
@@ -161,7 +161,7 @@ class RedisHistory(History):
         args: list[Any] = []
         for ask in asks:
             since = ask.since
-            args += [ask.stream, ask.size, int(ask.ttl) or 1, secrets.token_hex(8)]
+            args += [ask.stream, ask.size, int(ask.ttl) or 1, new_epoch()]
             if ask.last:
                 args += ["*", 0]
             else:
