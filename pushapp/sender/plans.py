@@ -172,9 +172,11 @@ def send_to_uid(
     payload = encode_payload(data)
     limits = history.config().for_uid() if payload[0] is not None else None  # bytes are never kept
     if limits is None:
-        _version(version, True)
-        _ack_within(ack_within, True)
-        return _keyed(_to_layer_groups("uid", uids, uid_layer_group, payload), idempotency_key)
+        if version is not None or ack_within is not None:  # refused: no history to order or ack by
+            _version(version, True)
+            _ack_within(ack_within, True)
+        ops = _to_layer_groups("uid", uids, uid_layer_group, payload)
+        return ops if idempotency_key is None else _keyed(ops, idempotency_key)
     kept = [(u, uid_stream(u), limits) for u in uids]
     ops = _to_streams("uid", kept, payload, None, _version(version, False), _ack_within(ack_within, False))
     return _keyed(ops, idempotency_key)

@@ -157,12 +157,18 @@ class DirectPublisher:
     def publish(self, ops: list[Op]) -> bool:
         """Queue ``ops``; False, queueing none of them, when one cannot be written from here (see
         :meth:`_items`)."""
-        items: list[tuple[int, str | None, Any]] = []
-        for send in sends(ops) if any(op.key is not None for op in ops) else (ops,):
-            found = self._items(send)
+        if ops[0].key is None and (len(ops) == 1 or all(op.key is None for op in ops)):
+            found = self._items(ops)  # no idempotency key: the usual send, one piece
             if found is None:
                 return False
-            items += found
+            items = found
+        else:
+            items = []
+            for send in sends(ops):
+                found = self._items(send)
+                if found is None:
+                    return False
+                items += found
         if self._down is not None:
             self._check_back(items[0][0] if items else 0)
         with self._lock:
