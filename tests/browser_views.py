@@ -55,7 +55,8 @@ def page(request: HttpRequest) -> HttpResponse:
 
     ``?groups=a,b`` become the tag's ``groups=``; ``?forged=1`` renders the tag with a tampered token;
     ``?block_websocket=1`` makes every WebSocket of the page fail before it opens, as behind a proxy that
-    refuses the upgrade (the client then falls back to SSE).
+    refuses the upgrade (the client then falls back to SSE); ``?latest=1`` sets pushapp.js's ``latest``
+    option before it connects (docs/delivery.md).
     """
     groups = parse_groups(request.GET.get("groups", ""))
     forged = forged_script(pushapp_script_html(request, groups=groups)) if request.GET.get("forged") else None
@@ -63,6 +64,7 @@ def page(request: HttpRequest) -> HttpResponse:
         "groups": groups,
         "forged_script": forged,
         "block_websocket": bool(request.GET.get("block_websocket")),
+        "latest": bool(request.GET.get("latest")),
     }
     return render(request, "browser/page.html", context)
 
