@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from unittest.mock import ANY
@@ -50,12 +50,16 @@ _KINDS = {"cid": "client", "uid": "uid", "grp": "group", "all": "all"}
 @dataclass(frozen=True)
 class Sent:
     """One send call. ``kind`` is ``"client"``, ``"uid"``, ``"group"`` or ``"all"``; ``to`` the client ids,
-    uids or groups (empty for everyone); ``data`` what the client gets, JSON-decoded (bytes as bytes)."""
+    uids or groups (empty for everyone); ``data`` what the client gets, JSON-decoded (bytes as bytes); and
+    the delivery options the call gave (docs/delivery.md)."""
 
     kind: str
     to: tuple[str, ...]
     data: Any
     exclude: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    version: int | None = None
+    ack_within: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,16 @@ def _data(text: str | None, data: bytes | None) -> Any:
     return json.loads(text) if text is not None else data
 
 
-def _as_sent(message: wire.Push) -> Sent:
+def _as_sent(op: Op) -> Sent:
+    message = cast(wire.Push, op.message)
     return Sent(
         _KINDS[message["k"]],
         tuple(message.get("to") or ()),
         _data(message.get("t"), message.get("b")),
         tuple(message.get("x") or ()),
+        op.key,
+        message.get("v"),
+        op.ack_within,
     )
 
 
@@ -111,11 +119,10 @@ class Pushes:
             if message["type"] == wire.UNGROUP:
                 operations.append(Operation("ungroup", None, message["g"]))
             elif message["type"] == wire.PUSH and not message.get("f"):  # not pushapp's presence frames
-                one = _as_sent(cast(wire.Push, message))
-                if sent is None:
-                    sent = one
-                else:  # the same message to several layer groups, or client ids split by server
-                    sent = Sent(sent.kind, tuple(dict.fromkeys(sent.to + one.to)), sent.data, sent.exclude)
+                one = _as_sent(op)
+                # Several ops of one call: the same message to several layer groups, or client ids
+                # split by server.
+                sent = one if sent is None else replace(sent, to=tuple(dict.fromkeys(sent.to + one.to)))
         with self._lock:
             if sent is not None:
                 self.sent.append(sent)

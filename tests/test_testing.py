@@ -69,6 +69,19 @@ def test_every_kind_of_send_is_recorded_without_a_layer() -> None:
     pushes.assert_sent(to_client=OTHER, data="x")
 
 
+def test_the_delivery_options_of_a_send_are_recorded() -> None:
+    history = {"HISTORY": {"uid": {"size": 10}, "group": {"size": 10}}}
+    with override_settings(CHANNEL_LAYERS={}, PUSHAPP=history), capture_pushes() as pushes:
+        gateway.send_to_uid(7, "locked", version=12, ack_within=30, idempotency_key="lock-7")
+        gateway.send_to_group("news", "x", idempotency_key="n-1")
+        gateway.send_to_uid(7, "plain")
+    assert pushes.sent == [
+        Sent("uid", ("7",), "locked", idempotency_key="lock-7", version=12, ack_within=30.0),
+        Sent("group", ("news",), "x", idempotency_key="n-1"),
+        Sent("uid", ("7",), "plain"),
+    ]
+
+
 def test_operations_answer_like_an_online_client_and_keep_sessions(pushes: Pushes) -> None:
     assert gateway.join_group(CID, "room") is True
     assert gateway.bind_uid(CID, 5) is True
