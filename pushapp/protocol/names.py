@@ -81,10 +81,11 @@ def one_or_many(value: object) -> list[object]:
     return [value]
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _digest(value: str) -> str:
     """Layer group names hash the uid or group (any length, any characters) to a fixed, safe name. The
-    same names come back on every send and connect: remembered, a few MB at most."""
+    busiest names come back on every send: the last 4,096 are remembered. Not more: a server process's
+    12,500 connections kept 12,500 entries, 180 bytes each, for names hashed once per connect (c100k)."""
     return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 
