@@ -185,7 +185,7 @@ class PushConsumer:
             return
         finally:
             gate.leave_unauthenticated(ip)
-        await self._connected(scope, receive, kind, handle, identity, recover, rate, latest)
+        await self.serve_authenticated(scope, receive, kind, handle, identity, recover, rate, latest)
 
     async def serve_authenticated(
         self,
@@ -195,23 +195,13 @@ class PushConsumer:
         handle: Any,
         identity: Identity,
         recover: dict[str, Position] | None,
-    ) -> None:
-        """A connection that authenticated another way (an SSE ticket, :mod:`pushapp.sse`): from the
-        per-IP limit on, the same path as a WebSocket's, its client frames read through ``receive``."""
-        await self._connected(scope, receive, kind, handle, identity, recover, FrameRate())
-
-    async def _connected(
-        self,
-        scope: dict[str, Any],
-        receive: Receive,
-        kind: type[Sink],
-        handle: Any,
-        identity: Identity,
-        recover: dict[str, Position] | None,
-        rate: FrameRate,
+        rate: FrameRate | None = None,
         latest: list[str] | None = None,
     ) -> None:
-        """From the per-IP limit of authenticated connections on: registered, served, unregistered."""
+        """An authenticated connection, from the per-IP limit on: registered, served, unregistered. A
+        WebSocket's comes from :meth:`__call__`; one that authenticated another way (an SSE ticket,
+        :mod:`pushapp.sse`) starts here, its client frames read through ``receive``."""
+        rate = rate or FrameRate()
         ip = client_ip(scope)
         if await _refused(gate.enter(ip), ip, kind, handle):
             return
