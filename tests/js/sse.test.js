@@ -247,6 +247,33 @@ test("auto: a WebSocket that got through resets the count; 1006 after frames is 
   assert.equal(env.sources.length, 0);
 });
 
+test("auto: once a WebSocket was welcomed in the tab, failures are an outage, never a fallback", async () => {
+  const storage = new FakeStorage();
+  const env = load({ storage });
+  serve(env);
+  const client = env.client({ url: "/ws/push/", token: "t", sseTicketUrl: TICKET_URL });
+  env.sockets[0].open();
+  env.sockets[0].welcome();
+  env.sockets[0].serverClose(1006); // the server was killed: attempts fail until it is back
+  for (let i = 1; i <= 4; i += 1) {
+    await env.clock.tick(60000);
+    env.sockets[i].serverClose(1006);
+  }
+  await env.clock.tick(60000);
+  assert.equal(client.activeTransport, "websocket");
+  assert.equal(env.sources.length, 0);
+
+  const reloaded = load({ storage }); // a reload during the outage: still no proxy
+  serve(reloaded);
+  const again = reloaded.client({ url: "/ws/push/", token: "t", sseTicketUrl: TICKET_URL });
+  for (let i = 0; i < 3; i += 1) {
+    reloaded.sockets[i].serverClose(1006);
+    await reloaded.clock.tick(60000);
+  }
+  assert.equal(again.activeTransport, "websocket");
+  assert.equal(reloaded.sources.length, 0);
+});
+
 test("no fallback with transport websocket, or without a ticket URL", async () => {
   for (const options of [{ transport: "websocket", sseTicketUrl: TICKET_URL }, {}]) {
     const env = load();

@@ -15,6 +15,7 @@
   const EVENTS = ["message", "welcome", "open", "close", "error", "recovered", "missed", "subscribed", "unsubscribed", "presence"];
   const POSITIONS_KEY = "pushapp.positions:";
   const TRANSPORT_KEY = "pushapp.transport:"; // "sse" once auto fell back, for the rest of the tab's life
+  const WEBSOCKET_KEY = "pushapp.websocket:"; // "ok" once a WebSocket was welcomed in this tab: never fall back
   const EVENT_ID_KEY = "pushapp.sse-last-event-id:";
   const TRANSPORTS = ["websocket", "sse", "auto"];
   const FALLBACK_AFTER = 2; // WebSocket attempts in a row that never got through before auto tries SSE
@@ -194,6 +195,7 @@
       if (this.transport === "sse" && !this.sseTicketUrl) throw new TypeError("pushapp: the sse transport needs an sseTicketUrl");
       this._sse = this.transport === "sse" || (this.transport === "auto" && Boolean(this.sseTicketUrl) && load(TRANSPORT_KEY + this.url) === "sse");
       this._wsFailures = 0; // WebSocket attempts in a row that never got through (auto falls back after 2)
+      this._wsWorked = load(WEBSOCKET_KEY + this.url) === "ok"; // then failures are outages, not a proxy
       this._lastEventId = load(EVENT_ID_KEY + this.url);
       this.clientId = null;
       this.uid = null;
@@ -576,6 +578,10 @@
       this.proof = frame.proof || null;
       this.pingInterval = positive(frame.ping_interval) || 0;
       if (this._ws.kind === "sse" && frame.sse) this._ws.target(frame.sse.post, frame.sse.proof);
+      else if (this._ws.kind !== "sse" && !this._wsWorked) {
+        this._wsWorked = true;
+        save(WEBSOCKET_KEY + this.url, "ok");
+      }
       this.connected = true;
       this._attempt = 0;
       this._startHeartbeat();
@@ -650,13 +656,15 @@
 
     /*
      * A WebSocket that never got through (no open, or a 1006 before any frame) looks like a proxy that
-     * blocks WebSockets: after two in a row, "auto" goes on over SSE for the rest of the tab's life.
-     * Returns whether this drop made the switch.
+     * blocks WebSockets: after two in a row, "auto" goes on over SSE for the rest of the tab's life. Not
+     * once a WebSocket was welcomed in this tab: failures then are a server restarting or a network
+     * outage, and the client keeps trying WebSockets. Returns whether this drop made the switch.
      */
     _wsFailed(event) {
       const blocked = !this._wsOpened || (event.code === 1006 && !this._wsHeard);
       this._wsFailures = blocked ? this._wsFailures + 1 : 0;
-      if (this.transport !== "auto" || !this.sseTicketUrl || this._wsFailures < FALLBACK_AFTER) return false;
+      if (this.transport !== "auto" || !this.sseTicketUrl || this._wsWorked) return false;
+      if (this._wsFailures < FALLBACK_AFTER) return false;
       this._sse = true;
       save(TRANSPORT_KEY + this.url, "sse");
       return true;
