@@ -119,7 +119,7 @@ async def test_a_writer_resync_fires_only_what_changed(backend: RedisBackend) ->
             Connection(new_client_id(node), "7", None, None),
             Connection(new_client_id(node), "8", None, None),
         )
-        stays.groups.add("room")
+        stays.groups = ("room",)
         for conn in (stays, goes):
             registry.add(conn)
             await writer.connected(conn)

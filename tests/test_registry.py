@@ -7,7 +7,7 @@ from pushapp.runtime.registry import Connection, Registry, Removed
 
 def conn(name: str, uid: str | None = None, groups: tuple[str, ...] = ()) -> Connection:
     c = Connection(name * 48, uid, sink=None, handle=None)
-    c.groups.update(groups)
+    c.groups = groups
     return c
 
 
@@ -16,12 +16,12 @@ def test_add_indexes_uid_and_groups_and_remove_returns_what_it_held() -> None:
     a = conn("a", "42", ("room", "news"))
     registry.add(a)
     assert (len(registry), a in registry, registry.get(a.client_id)) == (1, True, a)
-    assert (registry.uids, registry.groups) == ({"42": {a}}, {"room": {a}, "news": {a}})
+    assert (registry.uids, registry.groups) == ({"42": (a,)}, {"room": (a,), "news": (a,)})
     a.session = {"k": 1}
     removed = registry.remove(a)
     assert removed is not None
     assert (removed.uid, sorted(removed.groups)) == ("42", ["news", "room"])
-    assert (registry.clients, registry.uids, registry.groups, a.groups, a.session) == ({}, {}, {}, set(), {})
+    assert (registry.clients, registry.uids, registry.groups, a.groups, a.session) == ({}, {}, {}, (), {})
     assert registry.remove(a) is None  # twice: nothing more to undo
 
 
@@ -43,7 +43,7 @@ def test_bind_moves_a_connection_between_uids() -> None:
     a = conn("a", "1")
     registry.add(a)
     assert registry.bind(a, "2") == (True, "1")
-    assert (registry.uids, a.uid) == ({"2": {a}}, "2")
+    assert (registry.uids, a.uid) == ({"2": (a,)}, "2")
     assert registry.bind(a, "2") == (False, "2")
     assert registry.bind(a, None) == (True, "2")
     assert (registry.uids, a.uid, registry.has_uid("2")) == ({}, None, False)
@@ -55,7 +55,7 @@ def test_ungroup_returns_the_members_it_had() -> None:
     registry.add(a)
     registry.add(b)
     assert set(registry.ungroup("room")) == {a, b}
-    assert (registry.groups, a.groups, b.groups) == ({"x": {b}}, set(), {"x"})
+    assert (registry.groups, a.groups, b.groups) == ({"x": (b,)}, (), ("x",))
     assert registry.ungroup("room") == []
 
 
@@ -90,3 +90,21 @@ def test_members_and_silent_connections() -> None:
 
 def test_removed_is_a_value() -> None:
     assert Removed("1", ["g"]) == Removed("1", ["g"])
+
+
+def test_a_uid_with_many_connections_is_indexed_by_a_set_and_shrinks_back() -> None:
+    """Small members are tuples (an idle server holds one entry per uid: 56 bytes, not a set's 216); past
+    SMALL, a set; emptied, gone."""
+    from pushapp.runtime.registry import SMALL
+
+    registry = Registry()
+    conns = [conn(chr(ord("a") + i), "7", ("g",)) for i in range(SMALL + 2)]
+    for c in conns:
+        registry.add(c)
+    assert registry.uids["7"] == set(conns) and registry.groups["g"] == set(conns)
+    assert set(registry.targets("uid", ["7"])) == set(conns)
+    for c in conns[:-1]:
+        registry.remove(c)
+    assert set(registry.uids["7"]) == {conns[-1]} and set(registry.members("g")) == {conns[-1]}
+    registry.remove(conns[-1])
+    assert (registry.uids, registry.groups) == ({}, {})

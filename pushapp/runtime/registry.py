@@ -12,7 +12,11 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-Members = dict[str, set["Connection"]]
+#: Up to this many members an index entry is a tuple (56 bytes for one, a set takes 216): most uids have
+#: one connection or a few, and an idle server holds one entry per uid. Past it, a set.
+SMALL = 8
+Group = tuple["Connection", ...] | set["Connection"]
+Members = dict[str, Group]
 
 
 class Connection:
@@ -37,7 +41,7 @@ class Connection:
         self.uid = uid
         self.sink = sink
         self.handle = handle
-        self.groups: set[str] = set()
+        self.groups: tuple[str, ...] = ()  # a tuple, not a set: a few at most (MAX_GROUPS_PER_CONNECTION)
         self.session: dict[str, Any] = {}
         self.last_seen = time.monotonic()
         self.expires = expires  # when its token expires (unix seconds): closed with 4002 unless refreshed
@@ -55,14 +59,31 @@ class Removed:
     groups: list[str]
 
 
+def _add(index: Members, key: str, conn: Connection) -> None:
+    members = index.get(key)
+    if members is None:
+        index[key] = (conn,)
+    elif type(members) is tuple:
+        if conn not in members:
+            index[key] = (*members, conn) if len(members) < SMALL else {*members, conn}
+    else:
+        members.add(conn)  # type: ignore[union-attr]
+
+
 def _discard(index: Members, key: str, conn: Connection) -> bool:
-    """Remove ``conn`` under ``key``; True if that left nobody under it."""
+    """Take ``conn`` out of ``index[key]``; whether that emptied it (and so removed it)."""
     members = index.get(key)
     if members is None:
         return False
-    members.discard(conn)
-    if members:
-        return False
+    if type(members) is tuple:
+        rest: Group = tuple(c for c in members if c is not conn)
+        if rest:
+            index[key] = rest
+            return False
+    else:
+        members.discard(conn)  # type: ignore[union-attr]
+        if members:
+            return False
     del index[key]
     return True
 
@@ -89,9 +110,9 @@ class Registry:
         """Index ``conn`` under its uid and its groups."""
         self.clients[conn.client_id] = conn
         if conn.uid is not None:
-            self.uids.setdefault(conn.uid, set()).add(conn)
+            _add(self.uids, conn.uid, conn)
         for group in conn.groups:
-            self.groups.setdefault(group, set()).add(conn)
+            _add(self.groups, group, conn)
 
     def remove(self, conn: Connection) -> Removed | None:
         """Forget ``conn``: its groups and session are cleared. None if it was not here."""
@@ -103,7 +124,7 @@ class Registry:
             _discard(self.groups, group, conn)
         if conn.uid is not None:
             _discard(self.uids, conn.uid, conn)
-        conn.groups = set()
+        conn.groups = ()
         conn.session = {}
         return Removed(conn.uid, groups)
 
@@ -111,15 +132,15 @@ class Registry:
         """Add ``conn`` to ``group``; False if it was already a member (or is not here)."""
         if group in conn.groups or conn not in self:
             return False
-        conn.groups.add(group)
-        self.groups.setdefault(group, set()).add(conn)
+        conn.groups += (group,)
+        _add(self.groups, group, conn)
         return True
 
     def leave(self, conn: Connection, group: str) -> bool:
         """Remove ``conn`` from ``group``; False if it was not a member."""
         if group not in conn.groups:
             return False
-        conn.groups.discard(group)
+        conn.groups = tuple(g for g in conn.groups if g != group)
         _discard(self.groups, group, conn)
         return True
 
@@ -132,14 +153,14 @@ class Registry:
             _discard(self.uids, old, conn)
         conn.uid = uid
         if uid is not None:
-            self.uids.setdefault(uid, set()).add(conn)
+            _add(self.uids, uid, conn)
         return True, old
 
     def ungroup(self, group: str) -> list[Connection]:
         """Empty ``group``; the members it had."""
         members = list(self.groups.pop(group, ()))
         for conn in members:
-            conn.groups.discard(group)
+            conn.groups = tuple(g for g in conn.groups if g != group)
         return members
 
     def has_uid(self, uid: str) -> bool:

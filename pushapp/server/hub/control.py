@@ -55,7 +55,7 @@ async def enter(parts: Parts, conn: Connection, groups: Iterable[str]) -> None:
     is_online). Not registered yet: no push reaches it until its welcome is on its way."""
     groups = list(groups)
     await parts.membership.hold(layer_groups(conn.uid, groups))
-    conn.groups.update(groups)
+    conn.groups = tuple(dict.fromkeys((*conn.groups, *groups)))
     await parts.presence.connected(conn)
 
 
