@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ParamSpec
@@ -234,7 +235,8 @@ async def aget_acked_offset(uid: str | int, stream: str | None = None) -> int | 
 async def _arevoke(uid: str, session_key: str | None) -> None:
     """Remember the revocation for the hubs that start later, then tell every running hub: each closes
     what is open and refuses the tokens issued before it (4008)."""
-    session, when = session_hash(session_key), time.time()
+    # To the millisecond, as tokens are dated: one minted in the same millisecond after it is not refused.
+    session, when = session_hash(session_key), math.floor(time.time() * 1000) / 1000
     keys = revocation_keys(None if session else uid, session)
     await get_backend().arevoke(keys, when, push_settings.TOKEN_MAX_AGE + CLOCK_SKEW)
     await apublish(plans.revoke(uid, session, when))

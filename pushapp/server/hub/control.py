@@ -120,7 +120,7 @@ class Revocations:
         if not identity.issued or not self.at:
             return False
         keys = revocation_keys(identity.uid, identity.session)
-        return any(self.at.get(key, 0.0) >= identity.issued for key in keys)
+        return any(self.at.get(key, 0.0) > identity.issued for key in keys)  # both to the millisecond
 
 
 async def revoke(parts: Parts, message: wire.Revoke) -> None:
